@@ -1,0 +1,163 @@
+//! Server configuration: command-line flags with matching environment variables.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+/// The fixed secret of development mode. It is public, so tokens signed with it protect nothing.
+pub const DEV_SERVER_SECRET: &str =
+    "stackd-development-secret-NOT-FOR-PRODUCTION-use-only-on-localhost";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "stackd",
+    version,
+    about = "The Stack Auth REST API (v1) as one binary with an embedded SQLite database"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the HTTP server.
+    Serve(ServeArgs),
+    /// Manage projects.
+    #[command(subcommand)]
+    Project(ProjectCommand),
+    /// Print the OpenAPI specification (JSON) to standard output.
+    Openapi,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ProjectCommand {
+    /// Create a project with a fresh key set and print its id and keys (shown once; only hashes are stored).
+    Create {
+        /// Display name of the new project.
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DbArgs {
+    /// Path of the SQLite database file.
+    #[arg(long = "db", env = "STACKD_DB", default_value = "./stackd.db")]
+    pub path: PathBuf,
+    /// SQLite `synchronous` level: `full` (an acknowledged write survives power loss) or `normal`.
+    #[arg(long, env = "STACKD_SYNCHRONOUS", default_value = "full", value_parser = ["full", "normal"])]
+    pub synchronous: String,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "STACKD_LISTEN", default_value = "127.0.0.1:8102")]
+    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Secret all signing keys are derived from (at least 32 bytes). Required unless --dev.
+    #[arg(long, env = "STACK_SERVER_SECRET", hide_env_values = true)]
+    pub server_secret: Option<String>,
+    /// Public base URL of this server, used in token issuers and links. Default: http://<listen>.
+    #[arg(long, env = "STACKD_BASE_URL")]
+    pub base_url: Option<String>,
+    /// Access-token lifetime, e.g. `10min`, `60s`, `1h`.
+    #[arg(long, env = "STACK_ACCESS_TOKEN_EXPIRATION_TIME", default_value = "10min", value_parser = parse_duration)]
+    pub access_token_ttl: Duration,
+    /// Development mode: a fixed development secret and a ready `internal` project with well-known keys.
+    #[arg(long, env = "STACKD_DEV")]
+    pub dev: bool,
+}
+
+/// Validated runtime configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub db_path: PathBuf,
+    pub synchronous_full: bool,
+    pub server_secret: String,
+    /// Origin used in issuers and links, without a trailing slash; `None` = `http://<bound address>`.
+    pub base_url: Option<String>,
+    pub access_token_ttl: Duration,
+    pub dev: bool,
+}
+
+impl Config {
+    /// Checks the flags; the error is one line naming the bad setting.
+    pub fn from_args(args: ServeArgs) -> Result<Config, String> {
+        let server_secret = match (args.server_secret, args.dev) {
+            (Some(s), _) if s.len() >= 32 => s,
+            (Some(_), _) => return Err("STACK_SERVER_SECRET (--server-secret) must be at least 32 bytes long".into()),
+            (None, true) => DEV_SERVER_SECRET.to_string(),
+            (None, false) => {
+                return Err("STACK_SERVER_SECRET (--server-secret) is required outside development mode (--dev)".into())
+            }
+        };
+        if args.access_token_ttl < Duration::from_secs(21) {
+            return Err("STACK_ACCESS_TOKEN_EXPIRATION_TIME (--access-token-ttl) must be more than 20s: the SDK refuses shorter-lived tokens".into());
+        }
+        let base_url = match args.base_url {
+            Some(url) => {
+                let url = url.trim_end_matches('/').to_string();
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(
+                        "STACKD_BASE_URL (--base-url) must start with http:// or https://".into(),
+                    );
+                }
+                Some(url)
+            }
+            None => None,
+        };
+        Ok(Config {
+            listen: args.listen,
+            db_path: args.db.path,
+            synchronous_full: args.db.synchronous == "full",
+            server_secret,
+            base_url,
+            access_token_ttl: args.access_token_ttl,
+            dev: args.dev,
+        })
+    }
+}
+
+/// Parses jose-style durations: `600`, `60s`, `10min`, `1h`, `2d`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("invalid duration {s:?}: expected e.g. 60s, 10min, 1h"))?;
+    let secs = match unit.trim() {
+        "" | "s" | "sec" | "secs" | "second" | "seconds" => n,
+        "m" | "min" | "mins" | "minute" | "minutes" => n * 60,
+        "h" | "hr" | "hrs" | "hour" | "hours" => n * 3600,
+        "d" | "day" | "days" => n * 86400,
+        other => {
+            return Err(format!(
+                "invalid duration unit {other:?}: use s, min, h or d"
+            ))
+        }
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("10min").unwrap(), Duration::from_secs(600));
+        assert_eq!(parse_duration("60s").unwrap(), Duration::from_secs(60));
+        assert_eq!(parse_duration("1h").unwrap(), Duration::from_secs(3600));
+        assert!(parse_duration("ten").is_err());
+        assert!(parse_duration("5 fortnights").is_err());
+    }
+}

@@ -1,0 +1,133 @@
+//! Secrets, hashes and passwords.
+//!
+//! Secrets we hand out (refresh tokens, project keys) are high-entropy random strings, so a single
+//! SHA-256 is enough to store them: only the hash is kept, lookups go by hash, and comparisons of
+//! hashes run in constant time. Passwords are hashed with argon2id; imported bcrypt hashes verify.
+
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+/// Lowercase Crockford base32, the alphabet of every Stack Auth secret (spec 00 §4.7).
+const CROCKFORD: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
+
+fn crockford(n: usize) -> String {
+    let mut bytes = vec![0u8; n];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    // 5 bits per character from one random byte each: uniform because 256 is a multiple of 32.
+    bytes
+        .iter()
+        .map(|b| CROCKFORD[(b & 31) as usize] as char)
+        .collect()
+}
+
+/// The 45-character random string `R` (225 bits) used for refresh tokens and project keys.
+pub fn random_secret() -> String {
+    crockford(45)
+}
+
+/// A request id: 16 Crockford characters (80 bits).
+pub fn request_id() -> String {
+    crockford(16)
+}
+
+pub type SecretHash = [u8; 32];
+
+pub fn hash_secret(secret: &str) -> SecretHash {
+    Sha256::digest(secret.as_bytes()).into()
+}
+
+pub fn hashes_equal(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}
+
+/// The last four characters of a secret, shown in listings instead of the secret itself.
+pub fn last_four(secret: &str) -> String {
+    let chars: Vec<char> = secret.chars().collect();
+    chars[chars.len().saturating_sub(4)..].iter().collect()
+}
+
+pub mod password {
+    use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+    use argon2::{Algorithm, Argon2, Params, Version};
+
+    /// OWASP's argon2id baseline: 19 MiB, 2 passes, 1 lane.
+    fn argon2() -> Argon2<'static> {
+        Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(19 * 1024, 2, 1, None).expect("valid argon2 params"),
+        )
+    }
+
+    pub fn hash(password: &str) -> String {
+        let salt = SaltString::generate(&mut rand::thread_rng());
+        argon2()
+            .hash_password(password.as_bytes(), &salt)
+            .expect("argon2 hashing cannot fail with valid params")
+            .to_string()
+    }
+
+    /// Verifies a password against a stored argon2id or bcrypt (`$2a$`/`$2b$`/`$2y$`) hash.
+    pub fn verify(password: &str, stored: &str) -> bool {
+        if stored.starts_with("$2") {
+            return bcrypt::verify(password, stored).unwrap_or(false);
+        }
+        match PasswordHash::new(stored) {
+            Ok(parsed) => argon2()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok(),
+            Err(_) => false,
+        }
+    }
+
+    /// Burns the same time as a real verification, so unknown e-mails cannot be told apart by timing.
+    pub fn verify_dummy(password: &str) {
+        static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        let stored = DUMMY.get_or_init(|| hash("stackd-timing-equaliser"));
+        let _ = verify(password, stored);
+    }
+
+    /// An importable bcrypt hash in Modular Crypt Format with cost ≤ 16 (spec 10 §0.4).
+    pub fn is_importable_bcrypt(hash: &str) -> bool {
+        let b = hash.as_bytes();
+        if b.len() != 60
+            || !hash.starts_with("$2")
+            || !matches!(b[2], b'a' | b'b' | b'y')
+            || b[3] != b'$'
+        {
+            return false;
+        }
+        match hash[4..6].parse::<u32>() {
+            Ok(cost) => (4..=16).contains(&cost) && b[6] == b'$',
+            Err(_) => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_use_the_crockford_alphabet() {
+        let s = random_secret();
+        assert_eq!(s.len(), 45);
+        assert!(s.bytes().all(|c| CROCKFORD.contains(&c)));
+        assert_ne!(s, random_secret());
+    }
+
+    #[test]
+    fn passwords_round_trip_and_bcrypt_imports_verify() {
+        let h = password::hash("correct horse");
+        assert!(h.starts_with("$argon2id$"));
+        assert!(password::verify("correct horse", &h));
+        assert!(!password::verify("wrong", &h));
+        let b = bcrypt::hash("hunter22", 4).unwrap();
+        assert!(password::is_importable_bcrypt(&b));
+        assert!(password::verify("hunter22", &b));
+        assert!(!password::is_importable_bcrypt(
+            "$argon2id$v=19$m=1,t=1,p=1$abc$def"
+        ));
+    }
+}

@@ -1,0 +1,517 @@
+//! The one error type every handler returns, and how it goes on the wire.
+//!
+//! Stack Auth clients decode errors by `code` + `details` (spec 00 §2). A [`KnownError`] renders as
+//! `{"code", "details"?, "error"}` with the `x-stack-known-error` / `x-hexclave-known-error` headers;
+//! "plain" errors are a bare text body; anything unexpected is a 500 whose cause is logged, never sent.
+
+use std::borrow::Cow;
+
+use poem::http::{HeaderValue, StatusCode};
+use poem::{Body, Response};
+use poem_openapi::registry::{MetaMediaType, MetaResponse, MetaResponses, MetaSchemaRef, Registry};
+use poem_openapi::{ApiResponse, Object};
+use serde_json::{json, Value};
+
+/// A Stack Auth KnownError: a stable `code`, an HTTP status, optional structured `details`.
+#[derive(Debug, Clone)]
+pub struct KnownError {
+    pub code: &'static str,
+    pub status: StatusCode,
+    pub message: Cow<'static, str>,
+    pub details: Option<Value>,
+}
+
+/// Everything a handler can fail with.
+#[derive(Debug)]
+pub enum ApiError {
+    Known(KnownError),
+    /// A non-KnownError status with a text body (spec 00 §2.2).
+    Plain(StatusCode, Cow<'static, str>),
+    /// An OAuth 2 protocol error: `{"error", "error_description"}` without a known-error header.
+    OAuth {
+        status: StatusCode,
+        error: &'static str,
+        description: String,
+    },
+    /// A bug or an infrastructure failure. The text is logged, the client sees a generic 500.
+    Internal(String),
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ApiError::Known(e) => write!(f, "{}: {}", e.code, e.message),
+            ApiError::Plain(status, text) => write!(f, "{status}: {text}"),
+            ApiError::OAuth {
+                error, description, ..
+            } => write!(f, "{error}: {description}"),
+            ApiError::Internal(text) => write!(f, "internal error: {text}"),
+        }
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl From<KnownError> for ApiError {
+    fn from(e: KnownError) -> Self {
+        ApiError::Known(e)
+    }
+}
+
+impl From<rusqlite::Error> for ApiError {
+    fn from(e: rusqlite::Error) -> Self {
+        ApiError::Internal(format!("database: {e}"))
+    }
+}
+
+impl From<r2d2::Error> for ApiError {
+    fn from(e: r2d2::Error) -> Self {
+        ApiError::Internal(format!("database pool: {e}"))
+    }
+}
+
+impl ApiError {
+    pub fn plain(status: StatusCode, text: impl Into<Cow<'static, str>>) -> Self {
+        ApiError::Plain(status, text.into())
+    }
+
+    pub fn bad_request(text: impl Into<Cow<'static, str>>) -> Self {
+        Self::plain(StatusCode::BAD_REQUEST, text)
+    }
+
+    pub fn internal(text: impl std::fmt::Display) -> Self {
+        ApiError::Internal(text.to_string())
+    }
+
+    pub fn known_code(&self) -> Option<&'static str> {
+        match self {
+            ApiError::Known(e) => Some(e.code),
+            _ => None,
+        }
+    }
+}
+
+/// The KnownError body as documented in the OpenAPI spec.
+#[derive(Object)]
+#[oai(rename = "KnownError")]
+pub struct KnownErrorBody {
+    /// Stable machine-readable error code, e.g. `USER_NOT_FOUND`. Equals the `x-stack-known-error` header.
+    pub code: String,
+    /// Structured data for this code (exact keys per code); omitted when the code has none.
+    pub details: Option<Value>,
+    /// Human-readable explanation. Clients must not parse it.
+    pub error: String,
+}
+
+pub fn known_error_response(e: &KnownError) -> Response {
+    let mut body = serde_json::Map::new();
+    body.insert("code".into(), Value::String(e.code.into()));
+    if let Some(d) = &e.details {
+        body.insert("details".into(), d.clone());
+    }
+    body.insert("error".into(), Value::String(e.message.to_string()));
+    let code = HeaderValue::from_static(e.code);
+    Response::builder()
+        .status(e.status)
+        .content_type("application/json; charset=utf-8")
+        .header("x-stack-known-error", code.clone())
+        .header("x-hexclave-known-error", code)
+        .body(Body::from_vec(
+            serde_json::to_vec(&Value::Object(body)).unwrap_or_default(),
+        ))
+}
+
+pub fn plain_response(status: StatusCode, text: impl Into<String>) -> Response {
+    Response::builder()
+        .status(status)
+        .content_type("text/plain; charset=utf-8")
+        .body(text.into())
+}
+
+impl poem::error::ResponseError for ApiError {
+    fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Known(e) => e.status,
+            ApiError::Plain(s, _) => *s,
+            ApiError::OAuth { status, .. } => *status,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn as_response(&self) -> Response {
+        match self {
+            ApiError::Known(e) => known_error_response(e),
+            ApiError::Plain(s, t) => plain_response(*s, t.as_ref()),
+            ApiError::OAuth {
+                status,
+                error,
+                description,
+            } => Response::builder()
+                .status(*status)
+                .content_type("application/json; charset=utf-8")
+                .body(json!({ "error": error, "error_description": description }).to_string()),
+            ApiError::Internal(cause) => {
+                tracing::error!(%cause, "unexpected error");
+                let rid = crate::pipeline::current_request_id();
+                plain_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("Something went wrong. Please make sure the data you entered is correct.\n\nRequest ID: {rid}"),
+                )
+            }
+        }
+    }
+}
+
+/// Lets poem-openapi route its own parse failures (bad JSON fields, bad query values) through us,
+/// so they become `SCHEMA_ERROR` KnownErrors instead of poem's plain 400s.
+impl ApiResponse for ApiError {
+    const BAD_REQUEST_HANDLER: bool = true;
+
+    fn meta() -> MetaResponses {
+        let known = |status: u16, description: &'static str| MetaResponse {
+            description,
+            status: Some(status),
+            status_range: None,
+            content: vec![MetaMediaType {
+                content_type: "application/json; charset=utf-8",
+                schema: MetaSchemaRef::Reference("KnownError".into()),
+            }],
+            headers: vec![],
+        };
+        MetaResponses {
+            responses: vec![
+                known(400, "Bad request: a KnownError such as `SCHEMA_ERROR` (see `code`), or a plain-text message."),
+                known(401, "Authentication failed: a KnownError such as `INVALID_SECRET_SERVER_KEY` or `ACCESS_TOKEN_EXPIRED`."),
+                known(403, "Forbidden: e.g. `RESTRICTED_USER_NOT_ALLOWED`."),
+                known(404, "Not found: e.g. `USER_NOT_FOUND`."),
+                known(409, "Conflict: e.g. `USER_EMAIL_ALREADY_EXISTS`."),
+            ],
+        }
+    }
+
+    fn register(registry: &mut Registry) {
+        <KnownErrorBody as poem_openapi::types::Type>::register(registry);
+    }
+
+    fn from_parse_request_error(err: poem::Error) -> Self {
+        match err.downcast::<ApiError>() {
+            Ok(e) => e,
+            Err(err) => KnownError::schema(&schema_problem(&err)).into(),
+        }
+    }
+}
+
+/// Turns a poem-openapi parse error into one yup-style problem line.
+fn schema_problem(err: &poem::Error) -> String {
+    use poem_openapi::error::{
+        ContentTypeError, ParseParamError, ParsePathError, ParseRequestPayloadError,
+    };
+    if let Some(e) = err.downcast_ref::<ParseParamError>() {
+        format!("query.{} is invalid: {}", e.name, e.reason)
+    } else if let Some(e) = err.downcast_ref::<ParsePathError>() {
+        format!("params.{} is invalid: {}", e.name, e.reason)
+    } else if let Some(e) = err.downcast_ref::<ParseRequestPayloadError>() {
+        format!("body is invalid: {}", e.reason)
+    } else if let Some(e) = err.downcast_ref::<ContentTypeError>() {
+        match e {
+            ContentTypeError::ExpectContentType => "body must be defined".to_string(),
+            other => format!("body is invalid: {other}"),
+        }
+    } else {
+        err.to_string()
+    }
+}
+
+/// Constructors for the KnownErrors stackd emits (codes, statuses and `details` keys per `known-errors.tsv`).
+impl KnownError {
+    pub fn new(code: &'static str, status: u16, message: impl Into<Cow<'static, str>>) -> Self {
+        KnownError {
+            code,
+            status: StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+            message: message.into(),
+            details: None,
+        }
+    }
+
+    pub fn with_details(mut self, details: Value) -> Self {
+        self.details = Some(details);
+        self
+    }
+
+    /// `SCHEMA_ERROR` with the upstream message layout; `problem` is one line like `body.x must be defined`.
+    pub fn schema(problem: &str) -> Self {
+        let (method, path) = crate::pipeline::current_request_line();
+        let message = format!("Request validation failed on {method} {path}:\n  - {problem}");
+        Self::new("SCHEMA_ERROR", 400, message.clone()).with_details(json!({ "message": message }))
+    }
+
+    pub fn body_parsing(reason: &str) -> Self {
+        Self::new(
+            "BODY_PARSING_ERROR",
+            400,
+            format!("Could not parse the request body: {reason}"),
+        )
+    }
+
+    pub fn project_key_without_access_type() -> Self {
+        Self::new(
+            "PROJECT_KEY_WITHOUT_ACCESS_TYPE",
+            400,
+            "A project key was given, but no x-stack-access-type header. Set it to client, server or admin.",
+        )
+    }
+
+    pub fn invalid_access_type(given: &str) -> Self {
+        Self::new(
+            "INVALID_ACCESS_TYPE",
+            400,
+            format!("The x-stack-access-type header must be client, server or admin, but was {given:?}."),
+        )
+    }
+
+    pub fn access_type_without_project_id(access_type: &str) -> Self {
+        Self::new(
+            "ACCESS_TYPE_WITHOUT_PROJECT_ID",
+            400,
+            format!("An x-stack-access-type of {access_type:?} was given without an x-stack-project-id header."),
+        )
+        .with_details(json!({ "request_type": access_type }))
+    }
+
+    pub fn access_type_required() -> Self {
+        Self::new(
+            "ACCESS_TYPE_REQUIRED",
+            400,
+            "This endpoint needs project authentication: send x-stack-access-type and x-stack-project-id.",
+        )
+    }
+
+    pub fn insufficient_access_type(actual: &str, allowed: &[&str]) -> Self {
+        Self::new(
+            "INSUFFICIENT_ACCESS_TYPE",
+            401,
+            format!(
+                "The x-stack-access-type header must be one of {allowed:?}, but was {actual:?}."
+            ),
+        )
+        .with_details(json!({ "actual_access_type": actual, "allowed_access_types": allowed }))
+    }
+
+    pub fn invalid_project_key(code: &'static str, project_id: &str) -> Self {
+        Self::new(
+            code,
+            401,
+            "The project key is not valid for this project (unknown, expired or revoked).",
+        )
+        .with_details(json!({ "project_id": project_id }))
+    }
+
+    pub fn publishable_client_key_required(project_id: Option<&str>) -> Self {
+        Self::new(
+            "PUBLISHABLE_CLIENT_KEY_REQUIRED_FOR_PROJECT",
+            401,
+            "This project requires a publishable client key (x-stack-publishable-client-key).",
+        )
+        .with_details(json!({ "project_id": project_id }))
+    }
+
+    pub fn server_authentication_required() -> Self {
+        Self::new(
+            "SERVER_AUTHENTICATION_REQUIRED",
+            401,
+            "Server access needs an x-stack-secret-server-key header.",
+        )
+    }
+
+    pub fn admin_authentication_required() -> Self {
+        Self::new(
+            "ADMIN_AUTHENTICATION_REQUIRED",
+            401,
+            "Admin access needs an x-stack-super-secret-admin-key header.",
+        )
+    }
+
+    pub fn current_project_not_found(project_id: &str) -> Self {
+        Self::new(
+            "CURRENT_PROJECT_NOT_FOUND",
+            400,
+            "The project named by x-stack-project-id does not exist.",
+        )
+        .with_details(json!({ "project_id": project_id }))
+    }
+
+    pub fn branch_does_not_exist(branch_id: &str) -> Self {
+        Self::new(
+            "BRANCH_DOES_NOT_EXIST",
+            400,
+            "The branch named by x-stack-branch-id does not exist.",
+        )
+        .with_details(json!({ "branch_id": branch_id }))
+    }
+
+    pub fn unparsable_access_token() -> Self {
+        Self::new(
+            "UNPARSABLE_ACCESS_TOKEN",
+            401,
+            "The access token could not be parsed or its signature is invalid.",
+        )
+    }
+
+    pub fn access_token_expired(
+        expired_at_millis: Option<i64>,
+        project_id: Option<&str>,
+        user_id: Option<&str>,
+        refresh_token_id: Option<&str>,
+    ) -> Self {
+        Self::new(
+            "ACCESS_TOKEN_EXPIRED",
+            401,
+            "The access token has expired. Refresh it and try again.",
+        )
+        .with_details(json!({
+            "expired_at_millis": expired_at_millis,
+            "project_id": project_id,
+            "user_id": user_id,
+            "refresh_token_id": refresh_token_id,
+        }))
+    }
+
+    pub fn invalid_project_for_access_token(expected: &str, actual: &str) -> Self {
+        Self::new(
+            "INVALID_PROJECT_FOR_ACCESS_TOKEN",
+            401,
+            "The access token was issued for a different project than x-stack-project-id.",
+        )
+        .with_details(json!({ "expected_project_id": expected, "actual_project_id": actual }))
+    }
+
+    pub fn anonymous_authentication_not_allowed() -> Self {
+        Self::new(
+            "ANONYMOUS_AUTHENTICATION_NOT_ALLOWED",
+            401,
+            "The access token belongs to an anonymous user; send x-stack-allow-anonymous-user: true to accept it.",
+        )
+    }
+
+    pub fn restricted_user_not_allowed(reason: &str) -> Self {
+        Self::new(
+            "RESTRICTED_USER_NOT_ALLOWED",
+            403,
+            "The access token belongs to a restricted user; send x-stack-allow-restricted-user: true to accept it.",
+        )
+        .with_details(json!({ "restricted_reason": { "type": reason } }))
+    }
+
+    pub fn refresh_token_not_found_or_expired() -> Self {
+        Self::new(
+            "REFRESH_TOKEN_NOT_FOUND_OR_EXPIRED",
+            401,
+            "The refresh token was not found for this project, or the session expired or was revoked.",
+        )
+    }
+
+    pub fn cannot_delete_current_session() -> Self {
+        Self::new(
+            "CANNOT_DELETE_CURRENT_SESSION",
+            400,
+            "The session that authenticates this request cannot be deleted here; sign out instead.",
+        )
+    }
+
+    pub fn user_email_already_exists(email: &str, would_work_if_verified: bool) -> Self {
+        Self::new(
+            "USER_EMAIL_ALREADY_EXISTS",
+            409,
+            format!("A user with email {email:?} already exists."),
+        )
+        .with_details(
+            json!({ "email": email, "would_work_if_email_was_verified": would_work_if_verified }),
+        )
+    }
+
+    pub fn cannot_get_own_user_without_user() -> Self {
+        Self::new(
+            "CANNOT_GET_OWN_USER_WITHOUT_USER",
+            400,
+            "You used 'me' as a user id, but the request is not authenticated as a user.",
+        )
+    }
+
+    pub fn user_id_does_not_exist(user_id: &str) -> Self {
+        Self::new(
+            "USER_ID_DOES_NOT_EXIST",
+            400,
+            format!("The user with id {user_id} does not exist."),
+        )
+        .with_details(json!({ "user_id": user_id }))
+    }
+
+    pub fn user_not_found() -> Self {
+        Self::new("USER_NOT_FOUND", 404, "User not found.")
+    }
+
+    pub fn user_authentication_required() -> Self {
+        Self::new(
+            "USER_AUTHENTICATION_REQUIRED",
+            401,
+            "This endpoint needs a signed-in user (x-stack-access-token).",
+        )
+    }
+
+    pub fn sign_up_not_enabled() -> Self {
+        Self::new(
+            "SIGN_UP_NOT_ENABLED",
+            400,
+            "Creating new accounts is not enabled for this project.",
+        )
+    }
+
+    pub fn password_authentication_not_enabled() -> Self {
+        Self::new(
+            "PASSWORD_AUTHENTICATION_NOT_ENABLED",
+            400,
+            "Password authentication is not enabled for this project.",
+        )
+    }
+
+    pub fn email_password_mismatch() -> Self {
+        Self::new("EMAIL_PASSWORD_MISMATCH", 400, "Wrong e-mail or password.")
+    }
+
+    pub fn redirect_url_not_whitelisted() -> Self {
+        Self::new(
+            "REDIRECT_URL_NOT_WHITELISTED",
+            400,
+            "The redirect URL is not on this project's trusted domains.",
+        )
+    }
+
+    pub fn password_too_short(min_length: usize) -> Self {
+        Self::new(
+            "PASSWORD_TOO_SHORT",
+            400,
+            format!("The password is too short; the minimum length is {min_length}."),
+        )
+        .with_details(json!({ "min_length": min_length }))
+    }
+
+    pub fn password_too_long(max_length: usize) -> Self {
+        Self::new(
+            "PASSWORD_TOO_LONG",
+            400,
+            format!("The password is too long; the maximum length is {max_length}."),
+        )
+        .with_details(json!({ "maxLength": max_length }))
+    }
+
+    pub fn invalid_oauth_client_id_or_secret(client_id: Option<&str>) -> Self {
+        Self::new(
+            "INVALID_OAUTH_CLIENT_ID_OR_SECRET",
+            400,
+            "The OAuth client_id or client_secret is invalid.",
+        )
+        .with_details(json!({ "client_id": client_id }))
+    }
+}

@@ -1,0 +1,394 @@
+//! The request pipeline every request goes through (spec 00 §0, §3.1), in upstream's order:
+//! CORS preflight → method check → body parsing → auth resolution → (handler: access type → schema)
+//! → response decoration (request id, cache-control, CORS, known-error status override) → one log line.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use poem::http::{header, HeaderValue, Method, StatusCode};
+use poem::{Body, Endpoint, IntoResponse, Middleware, Request, Response};
+
+use crate::context::{self, PendingSchemaError, ResolvedAuth, OVERRIDE_ERROR_STATUS};
+use crate::error::{plain_response, ApiError, KnownError};
+use crate::state::State;
+
+/// Requests larger than this are refused with 413 before anything else reads them.
+const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+struct RequestInfo {
+    id: String,
+    method: Method,
+    path: String,
+}
+
+tokio::task_local! {
+    static REQUEST: RequestInfo;
+}
+
+/// The current request's id, for error bodies and logs.
+pub fn current_request_id() -> String {
+    REQUEST
+        .try_with(|r| r.id.clone())
+        .unwrap_or_else(|_| "-".into())
+}
+
+/// `(METHOD, path)` of the current request, for `SCHEMA_ERROR` messages.
+pub fn current_request_line() -> (String, String) {
+    REQUEST
+        .try_with(|r| (r.method.to_string(), r.path.clone()))
+        .unwrap_or_else(|_| ("?".into(), "?".into()))
+}
+
+/// Which query parameters each operation declares, read from our own OpenAPI document, so that
+/// unknown ones can be refused with `SCHEMA_ERROR` as upstream does (spec 00 §2.4).
+pub struct QueryRules {
+    operations: Vec<(Method, Vec<Segment>, Vec<String>)>,
+}
+
+enum Segment {
+    Literal(String),
+    Param,
+}
+
+impl QueryRules {
+    pub fn from_spec(spec: &serde_json::Value, prefix: &str) -> QueryRules {
+        let mut operations = Vec::new();
+        let paths = spec
+            .get("paths")
+            .and_then(|p| p.as_object())
+            .cloned()
+            .unwrap_or_default();
+        for (path, item) in paths {
+            let segments: Vec<Segment> = format!("{prefix}{path}")
+                .split('/')
+                .filter(|s| !s.is_empty())
+                .map(|s| {
+                    if s.starts_with('{') {
+                        Segment::Param
+                    } else {
+                        Segment::Literal(s.to_string())
+                    }
+                })
+                .collect();
+            for (method, op) in item.as_object().into_iter().flatten() {
+                let Ok(method) = method.to_uppercase().parse::<Method>() else {
+                    continue;
+                };
+                let names = op
+                    .get("parameters")
+                    .and_then(|p| p.as_array())
+                    .into_iter()
+                    .flatten()
+                    .filter(|p| p.get("in").and_then(|v| v.as_str()) == Some("query"))
+                    .filter_map(|p| p.get("name").and_then(|v| v.as_str()).map(String::from))
+                    .collect();
+                operations.push((
+                    method,
+                    segments.iter().map(Segment::clone_shape).collect(),
+                    names,
+                ));
+            }
+        }
+        QueryRules { operations }
+    }
+
+    /// The declared query names of the best-matching operation (literal segments beat parameters).
+    fn allowed(&self, method: &Method, path: &str) -> Option<&[String]> {
+        let parts: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        self.operations
+            .iter()
+            .filter(|(m, segs, _)| m == method && segs.len() == parts.len())
+            .filter_map(|(_, segs, names)| {
+                let mut literal_matches = 0;
+                for (seg, part) in segs.iter().zip(&parts) {
+                    match seg {
+                        Segment::Literal(l) if l == part => literal_matches += 1,
+                        Segment::Literal(_) => return None,
+                        Segment::Param => {}
+                    }
+                }
+                Some((literal_matches, names))
+            })
+            .max_by_key(|(n, _)| *n)
+            .map(|(_, names)| names.as_slice())
+    }
+}
+
+impl Segment {
+    fn clone_shape(&self) -> Segment {
+        match self {
+            Segment::Literal(s) => Segment::Literal(s.clone()),
+            Segment::Param => Segment::Param,
+        }
+    }
+}
+
+pub struct Pipeline {
+    pub state: State,
+    pub query_rules: Arc<QueryRules>,
+}
+
+impl<E: Endpoint> Middleware<E> for Pipeline {
+    type Output = PipelineEndpoint<E>;
+
+    fn transform(&self, inner: E) -> Self::Output {
+        PipelineEndpoint {
+            inner,
+            state: self.state.clone(),
+            query_rules: self.query_rules.clone(),
+        }
+    }
+}
+
+pub struct PipelineEndpoint<E> {
+    inner: E,
+    state: State,
+    query_rules: Arc<QueryRules>,
+}
+
+impl<E: Endpoint> Endpoint for PipelineEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> poem::Result<Response> {
+        let started = Instant::now();
+        let info = RequestInfo {
+            id: crate::crypto::request_id(),
+            method: req.method().clone(),
+            path: req.uri().path().to_string(),
+        };
+        let id = info.id.clone();
+        let method = info.method.clone();
+        let path = info.path.clone();
+        let is_api = path.starts_with("/api/");
+        let override_status = OVERRIDE_ERROR_STATUS.get(req.headers()).is_some();
+
+        let mut resp = if method == Method::OPTIONS {
+            Response::builder().status(StatusCode::OK).finish()
+        } else {
+            REQUEST.scope(info, self.handle(req)).await
+        };
+
+        if is_api {
+            decorate_api_response(&mut resp, &id, override_status);
+        }
+        add_security_headers(&mut resp);
+        tracing::info!(
+            request_id = %id,
+            method = %method,
+            path = %path,
+            status = resp.status().as_u16(),
+            duration_ms = format_args!("{:.3}", started.elapsed().as_secs_f64() * 1000.0),
+            "request"
+        );
+        Ok(resp)
+    }
+}
+
+impl<E: Endpoint> PipelineEndpoint<E> {
+    async fn handle(&self, mut req: Request) -> Response {
+        if !matches!(
+            *req.method(),
+            Method::GET | Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+        ) {
+            return plain_response(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed");
+        }
+        if let Err(e) = check_body(&mut req).await {
+            return poem::error::ResponseError::as_response(&e);
+        }
+        match context::resolve(&self.state, req.headers()).await {
+            Ok(auth) => {
+                req.extensions_mut().insert(ResolvedAuth(auth));
+            }
+            Err(e) => return poem::error::ResponseError::as_response(&e),
+        }
+        if let Some(problem) = self.unknown_query_params(&req) {
+            req.extensions_mut()
+                .insert(PendingSchemaError(KnownError::schema(&problem)));
+        }
+        let full_url = request_url(&req);
+        let resp = match self.inner.call(req).await {
+            Ok(r) => r.into_response(),
+            Err(e) => e.into_response(),
+        };
+        replace_framework_errors(resp, &full_url).await
+    }
+
+    fn unknown_query_params(&self, req: &Request) -> Option<String> {
+        let query = req.uri().query().filter(|q| !q.is_empty())?;
+        let allowed = self.query_rules.allowed(req.method(), req.uri().path())?;
+        let unknown: Vec<String> = query
+            .split('&')
+            .filter(|kv| !kv.is_empty())
+            .map(|kv| kv.split('=').next().unwrap_or_default().to_string())
+            .filter(|name| !allowed.iter().any(|a| a == name))
+            .collect();
+        (!unknown.is_empty())
+            .then(|| format!("query contains unknown properties: {}", unknown.join(", ")))
+    }
+}
+
+/// Body parsing stage (spec 00 §1.9): the body must decode as its content type says.
+async fn check_body(req: &mut Request) -> Result<(), ApiError> {
+    if req.method() == Method::GET {
+        return Ok(());
+    }
+    let Some(content_type) = req.content_type().map(|c| {
+        c.split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase()
+    }) else {
+        return Ok(());
+    };
+    if content_type.is_empty() {
+        return Ok(());
+    }
+    let known = matches!(
+        content_type.as_str(),
+        "application/json"
+            | "application/x-www-form-urlencoded"
+            | "text/plain"
+            | "application/octet-stream"
+    );
+    if !known {
+        return Err(KnownError::body_parsing(&format!(
+            "unsupported content type {content_type:?}"
+        ))
+        .into());
+    }
+    let bytes = req
+        .take_body()
+        .into_bytes_limit(MAX_BODY_BYTES)
+        .await
+        .map_err(|_| {
+            ApiError::plain(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("The request body is larger than {MAX_BODY_BYTES} bytes."),
+            )
+        })?;
+    match content_type.as_str() {
+        "application/json" => {
+            serde_json::from_slice::<serde::de::IgnoredAny>(&bytes)
+                .map_err(|e| KnownError::body_parsing(&format!("invalid JSON: {e}")))?;
+        }
+        "application/x-www-form-urlencoded" | "text/plain" => {
+            std::str::from_utf8(&bytes)
+                .map_err(|_| KnownError::body_parsing("the body is not valid UTF-8"))?;
+        }
+        _ => {}
+    }
+    req.set_body(Body::from_bytes(bytes));
+    Ok(())
+}
+
+fn request_url(req: &Request) -> String {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    format!("http://{host}{}", req.uri())
+}
+
+/// poem's own 404/405 bodies become upstream's texts (spec 00 §3.5). Our handlers never answer
+/// with exactly poem's bodies, so those identify framework responses.
+async fn replace_framework_errors(resp: Response, full_url: &str) -> Response {
+    let status = resp.status();
+    if status != StatusCode::NOT_FOUND && status != StatusCode::METHOD_NOT_ALLOWED {
+        return resp;
+    }
+    if resp.headers().contains_key("x-stack-known-error") {
+        return resp;
+    }
+    let (parts, body) = resp.into_parts();
+    let bytes = body.into_bytes().await.unwrap_or_default();
+    match (status, bytes.as_ref()) {
+        (StatusCode::NOT_FOUND, b"not found") => plain_response(
+            StatusCode::NOT_FOUND,
+            format!(
+                "404 — this page does not exist in the Stack Auth API served by stackd.\n\nSee the API documentation at /api/v1/docs.\n\nURL: {full_url}"
+            ),
+        ),
+        (StatusCode::METHOD_NOT_ALLOWED, b"method not allowed") => plain_response(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed"),
+        _ => Response::from_parts(parts, Body::from_bytes(bytes)),
+    }
+}
+
+fn cors_allow_headers() -> &'static HeaderValue {
+    static VALUE: std::sync::OnceLock<HeaderValue> = std::sync::OnceLock::new();
+    VALUE.get_or_init(|| {
+        let mut names = vec![
+            "content-type",
+            "authorization",
+            "accept",
+            "baggage",
+            "sentry-trace",
+            "x-vercel-protection-bypass",
+            "ngrok-skip-browser-warning",
+        ];
+        names.extend_from_slice(context::ALL_STACK_HEADER_NAMES);
+        HeaderValue::from_str(&names.join(", ")).expect("ASCII header names")
+    })
+}
+
+fn decorate_api_response(resp: &mut Response, request_id: &str, override_status: bool) {
+    let status = resp.status();
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        h.insert("x-stack-request-id", v.clone());
+        h.insert("x-hexclave-request-id", v);
+    }
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store, max-age=0"),
+        );
+    }
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET, POST, PUT, PATCH, DELETE, OPTIONS"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("86400"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        cors_allow_headers().clone(),
+    );
+    h.insert(header::VARY, cors_allow_headers().clone());
+    h.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static(
+            "content-type, x-stack-actual-status, x-stack-known-error, x-hexclave-actual-status, x-hexclave-known-error, x-stack-request-id",
+        ),
+    );
+    if override_status && status.is_client_error() {
+        let actual = HeaderValue::from(status.as_u16());
+        h.insert("x-stack-actual-status", actual.clone());
+        h.insert("x-hexclave-actual-status", actual);
+        resp.set_status(StatusCode::OK);
+    }
+}
+
+fn add_security_headers(resp: &mut Response) {
+    let h = resp.headers_mut();
+    h.insert(
+        "cross-origin-opener-policy",
+        HeaderValue::from_static("same-origin"),
+    );
+    h.insert(
+        "referrer-policy",
+        HeaderValue::from_static("strict-origin-when-cross-origin"),
+    );
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert("x-frame-options", HeaderValue::from_static("SAMEORIGIN"));
+}

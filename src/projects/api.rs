@@ -1,0 +1,415 @@
+//! `GET /projects/current` and `GET|PATCH /internal/projects/current` (spec 00 §6.2–§6.4).
+
+use poem_openapi::payload::Json;
+use poem_openapi::types::MaybeUndefined;
+use poem_openapi::{Object, OpenApi};
+
+use crate::api::Tag;
+use crate::context::{AdminAuth, ClientAuth};
+use crate::error::{ApiResult, KnownError};
+use crate::projects::config::TrustedDomain;
+use crate::projects::{self, Project, ProjectConfig};
+use crate::state::State;
+
+pub struct ProjectsApi {
+    pub state: State,
+}
+
+#[derive(Object)]
+pub struct OAuthProviderId {
+    /// Provider id, e.g. `github`.
+    pub id: String,
+}
+
+#[derive(Object, Clone)]
+pub struct Domain {
+    /// Trusted origin, starting with `http://` or `https://`.
+    pub domain: String,
+    /// Path of the handler pages on that domain, starting with `/`.
+    pub handler_path: String,
+}
+
+#[derive(Object)]
+pub struct ClientProjectConfig {
+    pub sign_up_enabled: bool,
+    pub credential_enabled: bool,
+    pub magic_link_enabled: bool,
+    pub passkey_enabled: bool,
+    pub client_team_creation_enabled: bool,
+    pub client_user_deletion_enabled: bool,
+    pub allow_user_api_keys: bool,
+    pub allow_team_api_keys: bool,
+    pub enabled_oauth_providers: Vec<OAuthProviderId>,
+    pub domains: Vec<Domain>,
+}
+
+/// What any client may know about the project.
+#[derive(Object)]
+pub struct ClientProject {
+    pub id: String,
+    pub display_name: String,
+    pub config: ClientProjectConfig,
+}
+
+#[derive(Object)]
+pub struct PermissionId {
+    pub id: String,
+}
+
+#[derive(Object)]
+pub struct EmailConfig {
+    /// `shared` (the server's default sender) or `standard` (the project's SMTP server).
+    #[oai(rename = "type")]
+    pub kind: String,
+}
+
+#[derive(Object)]
+pub struct AdminProjectConfig {
+    pub allow_localhost: bool,
+    pub sign_up_enabled: bool,
+    pub credential_enabled: bool,
+    pub magic_link_enabled: bool,
+    pub passkey_enabled: bool,
+    pub client_team_creation_enabled: bool,
+    pub client_user_deletion_enabled: bool,
+    pub create_team_on_sign_up: bool,
+    pub allow_user_api_keys: bool,
+    pub allow_team_api_keys: bool,
+    /// `link_method`, `raise_error` or `allow_duplicates`.
+    pub oauth_account_merge_strategy: String,
+    pub oauth_providers: Vec<serde_json::Value>,
+    pub enabled_oauth_providers: Vec<OAuthProviderId>,
+    pub domains: Vec<Domain>,
+    pub email_config: EmailConfig,
+    /// Selected e-mail theme id.
+    pub email_theme: String,
+    pub team_creator_default_permissions: Vec<PermissionId>,
+    pub team_member_default_permissions: Vec<PermissionId>,
+    pub user_default_permissions: Vec<PermissionId>,
+}
+
+/// The project as its administrators see it.
+#[derive(Object)]
+pub struct AdminProject {
+    pub id: String,
+    pub display_name: String,
+    pub description: String,
+    pub logo_url: Option<String>,
+    pub logo_full_url: Option<String>,
+    pub logo_dark_mode_url: Option<String>,
+    pub logo_full_dark_mode_url: Option<String>,
+    pub created_at_millis: i64,
+    pub is_production_mode: bool,
+    pub owner_team_id: Option<String>,
+    /// One of `config_choice`, `apps_selection`, `auth_setup`, `domain_setup`, `email_theme_setup`,
+    /// `payments_setup`, `welcome`, `completed`.
+    pub onboarding_status: String,
+    pub config: AdminProjectConfig,
+}
+
+/// Writable subset of the legacy `config` object. Omitted fields stay as they are.
+#[derive(Object, Default)]
+#[oai(deny_unknown_fields)]
+pub struct ProjectConfigPatch {
+    pub sign_up_enabled: Option<bool>,
+    pub credential_enabled: Option<bool>,
+    pub magic_link_enabled: Option<bool>,
+    pub passkey_enabled: Option<bool>,
+    pub client_team_creation_enabled: Option<bool>,
+    pub client_user_deletion_enabled: Option<bool>,
+    pub allow_localhost: Option<bool>,
+    pub allow_user_api_keys: Option<bool>,
+    pub allow_team_api_keys: Option<bool>,
+    pub create_team_on_sign_up: Option<bool>,
+    /// Replaces the whole list of trusted domains.
+    pub domains: Option<Vec<Domain>>,
+    pub team_creator_default_permissions: Option<Vec<PermissionIdInput>>,
+    pub team_member_default_permissions: Option<Vec<PermissionIdInput>>,
+    pub user_default_permissions: Option<Vec<PermissionIdInput>>,
+    /// `link_method`, `raise_error` or `allow_duplicates`.
+    pub oauth_account_merge_strategy: Option<String>,
+    /// Write-only: restrict users until their primary e-mail is verified.
+    pub require_email_verification: Option<bool>,
+}
+
+#[derive(Object)]
+#[oai(deny_unknown_fields)]
+pub struct PermissionIdInput {
+    pub id: String,
+}
+
+#[derive(Object)]
+#[oai(deny_unknown_fields)]
+pub struct ProjectPatch {
+    pub display_name: Option<String>,
+    /// `null` is stored as an empty description.
+    pub description: MaybeUndefined<String>,
+    pub is_production_mode: Option<bool>,
+    pub onboarding_status: Option<String>,
+    pub logo_url: MaybeUndefined<String>,
+    pub logo_full_url: MaybeUndefined<String>,
+    pub logo_dark_mode_url: MaybeUndefined<String>,
+    pub logo_full_dark_mode_url: MaybeUndefined<String>,
+    pub config: Option<ProjectConfigPatch>,
+}
+
+/// Default e-mail theme id (upstream's "default light" theme).
+const DEFAULT_EMAIL_THEME: &str = "1df07ae6-abf3-4a40-83a5-a1a2cbe336ac";
+
+fn domains(config: &ProjectConfig) -> Vec<Domain> {
+    let mut d: Vec<Domain> = config
+        .domains
+        .iter()
+        .map(|d| Domain {
+            domain: d.domain.clone(),
+            handler_path: d.handler_path.clone(),
+        })
+        .collect();
+    d.sort_by(|a, b| a.domain.cmp(&b.domain));
+    d
+}
+
+fn permission_ids(ids: &[String]) -> Vec<PermissionId> {
+    let mut ids: Vec<String> = ids.to_vec();
+    ids.sort();
+    ids.into_iter().map(|id| PermissionId { id }).collect()
+}
+
+pub fn client_view(p: &Project) -> ClientProject {
+    let c = &p.config;
+    ClientProject {
+        id: p.id.clone(),
+        display_name: p.display_name.clone(),
+        config: ClientProjectConfig {
+            sign_up_enabled: c.sign_up_enabled,
+            credential_enabled: c.credential_enabled,
+            magic_link_enabled: c.magic_link_enabled,
+            passkey_enabled: c.passkey_enabled,
+            client_team_creation_enabled: c.client_team_creation_enabled,
+            client_user_deletion_enabled: c.client_user_deletion_enabled,
+            allow_user_api_keys: c.allow_user_api_keys,
+            allow_team_api_keys: c.allow_team_api_keys,
+            enabled_oauth_providers: vec![],
+            domains: domains(c),
+        },
+    }
+}
+
+pub fn admin_view(p: &Project) -> AdminProject {
+    let c = &p.config;
+    AdminProject {
+        id: p.id.clone(),
+        display_name: p.display_name.clone(),
+        description: p.description.clone(),
+        logo_url: p.logo_url.clone(),
+        logo_full_url: p.logo_full_url.clone(),
+        logo_dark_mode_url: p.logo_dark_mode_url.clone(),
+        logo_full_dark_mode_url: p.logo_full_dark_mode_url.clone(),
+        created_at_millis: p.created_at,
+        is_production_mode: p.is_production_mode,
+        owner_team_id: p.owner_team_id.clone(),
+        onboarding_status: p.onboarding_status.clone(),
+        config: AdminProjectConfig {
+            allow_localhost: c.allow_localhost,
+            sign_up_enabled: c.sign_up_enabled,
+            credential_enabled: c.credential_enabled,
+            magic_link_enabled: c.magic_link_enabled,
+            passkey_enabled: c.passkey_enabled,
+            client_team_creation_enabled: c.client_team_creation_enabled,
+            client_user_deletion_enabled: c.client_user_deletion_enabled,
+            create_team_on_sign_up: c.create_team_on_sign_up,
+            allow_user_api_keys: c.allow_user_api_keys,
+            allow_team_api_keys: c.allow_team_api_keys,
+            oauth_account_merge_strategy: c.oauth_account_merge_strategy.clone(),
+            oauth_providers: vec![],
+            enabled_oauth_providers: vec![],
+            domains: domains(c),
+            email_config: EmailConfig {
+                kind: "shared".into(),
+            },
+            email_theme: DEFAULT_EMAIL_THEME.into(),
+            team_creator_default_permissions: permission_ids(&c.team_creator_default_permissions),
+            team_member_default_permissions: permission_ids(&c.team_member_default_permissions),
+            user_default_permissions: permission_ids(&c.user_default_permissions),
+        },
+    }
+}
+
+const ONBOARDING_STATUSES: &[&str] = &[
+    "config_choice",
+    "apps_selection",
+    "auth_setup",
+    "domain_setup",
+    "email_theme_setup",
+    "payments_setup",
+    "welcome",
+    "completed",
+];
+const MERGE_STRATEGIES: &[&str] = &["link_method", "raise_error", "allow_duplicates"];
+
+fn one_of(field: &str, value: &str, allowed: &[&str]) -> ApiResult<()> {
+    if allowed.contains(&value) {
+        Ok(())
+    } else {
+        Err(KnownError::schema(&format!(
+            "{field} must be one of the following values: {}",
+            allowed.join(", ")
+        ))
+        .into())
+    }
+}
+
+fn set<T>(target: &mut T, value: Option<T>) {
+    if let Some(v) = value {
+        *target = v;
+    }
+}
+
+fn maybe(target: &mut Option<String>, value: MaybeUndefined<String>) {
+    match value {
+        MaybeUndefined::Undefined => {}
+        MaybeUndefined::Null => *target = None,
+        MaybeUndefined::Value(v) => *target = Some(v),
+    }
+}
+
+/// Applies a validated patch to a project value.
+fn apply_patch(p: &mut Project, patch: ProjectPatch) -> ApiResult<()> {
+    if let Some(status) = &patch.onboarding_status {
+        one_of("body.onboarding_status", status, ONBOARDING_STATUSES)?;
+    }
+    set(&mut p.display_name, patch.display_name);
+    match patch.description {
+        MaybeUndefined::Undefined => {}
+        MaybeUndefined::Null => p.description = String::new(),
+        MaybeUndefined::Value(v) => p.description = v,
+    }
+    set(&mut p.is_production_mode, patch.is_production_mode);
+    set(&mut p.onboarding_status, patch.onboarding_status);
+    maybe(&mut p.logo_url, patch.logo_url);
+    maybe(&mut p.logo_full_url, patch.logo_full_url);
+    maybe(&mut p.logo_dark_mode_url, patch.logo_dark_mode_url);
+    maybe(
+        &mut p.logo_full_dark_mode_url,
+        patch.logo_full_dark_mode_url,
+    );
+    let Some(c) = patch.config else { return Ok(()) };
+    let cfg = &mut p.config;
+    set(&mut cfg.sign_up_enabled, c.sign_up_enabled);
+    set(&mut cfg.credential_enabled, c.credential_enabled);
+    set(&mut cfg.magic_link_enabled, c.magic_link_enabled);
+    set(&mut cfg.passkey_enabled, c.passkey_enabled);
+    set(
+        &mut cfg.client_team_creation_enabled,
+        c.client_team_creation_enabled,
+    );
+    set(
+        &mut cfg.client_user_deletion_enabled,
+        c.client_user_deletion_enabled,
+    );
+    set(&mut cfg.allow_localhost, c.allow_localhost);
+    set(&mut cfg.allow_user_api_keys, c.allow_user_api_keys);
+    set(&mut cfg.allow_team_api_keys, c.allow_team_api_keys);
+    set(&mut cfg.create_team_on_sign_up, c.create_team_on_sign_up);
+    set(
+        &mut cfg.require_email_verification,
+        c.require_email_verification,
+    );
+    if let Some(strategy) = c.oauth_account_merge_strategy {
+        one_of(
+            "body.config.oauth_account_merge_strategy",
+            &strategy,
+            MERGE_STRATEGIES,
+        )?;
+        cfg.oauth_account_merge_strategy = strategy;
+    }
+    if let Some(domains) = c.domains {
+        for d in &domains {
+            if !(d.domain.starts_with("http://") || d.domain.starts_with("https://")) {
+                return Err(KnownError::schema(
+                    "body.config.domains: URL must start with http:// or https://",
+                )
+                .into());
+            }
+            if !d.handler_path.starts_with('/') {
+                return Err(KnownError::schema(
+                    "body.config.domains: handler_path must start with /",
+                )
+                .into());
+            }
+        }
+        cfg.domains = domains
+            .into_iter()
+            .map(|d| TrustedDomain {
+                domain: d.domain,
+                handler_path: d.handler_path,
+            })
+            .collect();
+    }
+    let ids = |v: Vec<PermissionIdInput>| v.into_iter().map(|p| p.id).collect::<Vec<_>>();
+    set(
+        &mut cfg.team_creator_default_permissions,
+        c.team_creator_default_permissions.map(ids),
+    );
+    set(
+        &mut cfg.team_member_default_permissions,
+        c.team_member_default_permissions.map(ids),
+    );
+    set(
+        &mut cfg.user_default_permissions,
+        c.user_default_permissions.map(ids),
+    );
+    Ok(())
+}
+
+#[OpenApi(tag = "Tag::Projects")]
+impl ProjectsApi {
+    /// The current project's public view: name and the settings a sign-in UI needs.
+    #[oai(
+        path = "/projects/current",
+        method = "get",
+        operation_id = "get_current_project"
+    )]
+    async fn get_current(&self, auth: ClientAuth) -> ApiResult<Json<ClientProject>> {
+        Ok(Json(client_view(auth.0.project())))
+    }
+
+    /// The current project with its full configuration (admin only).
+    #[oai(
+        path = "/internal/projects/current",
+        method = "get",
+        operation_id = "get_current_project_admin"
+    )]
+    async fn get_current_admin(&self, auth: AdminAuth) -> ApiResult<Json<AdminProject>> {
+        Ok(Json(admin_view(auth.0.project())))
+    }
+
+    /// Updates the current project; `config` fields that are given replace the stored ones.
+    #[oai(
+        path = "/internal/projects/current",
+        method = "patch",
+        operation_id = "update_current_project"
+    )]
+    async fn update_current(
+        &self,
+        auth: AdminAuth,
+        body: Json<ProjectPatch>,
+    ) -> ApiResult<Json<AdminProject>> {
+        // Read, change and write in one transaction so concurrent patches cannot lose each other's fields.
+        let id = auth.0.project_id().to_string();
+        let patch = body.0;
+        let project = self
+            .state
+            .db
+            .write(move |tx| {
+                let mut project = projects::load(tx, &id)?
+                    .ok_or_else(|| KnownError::current_project_not_found(&id))?;
+                apply_patch(&mut project, patch)?;
+                projects::update(tx, &project)?;
+                Ok(project)
+            })
+            .await?;
+        self.state.projects.invalidate(&project.id);
+        Ok(Json(admin_view(&project)))
+    }
+}

@@ -1,0 +1,177 @@
+//! A project's configuration, stored as one JSON document. Field names follow the legacy
+//! `config` object of the admin API (spec 00 §6.3); every field has a default, so settings added by
+//! later modules need no migration.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TrustedDomain {
+    pub domain: String,
+    pub handler_path: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct ProjectConfig {
+    pub allow_localhost: bool,
+    pub sign_up_enabled: bool,
+    pub credential_enabled: bool,
+    pub magic_link_enabled: bool,
+    pub passkey_enabled: bool,
+    pub client_team_creation_enabled: bool,
+    pub client_user_deletion_enabled: bool,
+    pub create_team_on_sign_up: bool,
+    pub allow_user_api_keys: bool,
+    pub allow_team_api_keys: bool,
+    pub oauth_account_merge_strategy: String,
+    pub domains: Vec<TrustedDomain>,
+    pub team_creator_default_permissions: Vec<String>,
+    pub team_member_default_permissions: Vec<String>,
+    pub user_default_permissions: Vec<String>,
+    pub require_email_verification: bool,
+    pub require_publishable_client_key: bool,
+}
+
+/// Upstream's schema defaults (`config/schema.ts`).
+impl Default for ProjectConfig {
+    fn default() -> Self {
+        ProjectConfig {
+            allow_localhost: false,
+            sign_up_enabled: true,
+            credential_enabled: false,
+            magic_link_enabled: false,
+            passkey_enabled: false,
+            client_team_creation_enabled: false,
+            client_user_deletion_enabled: false,
+            create_team_on_sign_up: false,
+            allow_user_api_keys: false,
+            allow_team_api_keys: false,
+            oauth_account_merge_strategy: "link_method".into(),
+            domains: vec![],
+            team_creator_default_permissions: vec![],
+            team_member_default_permissions: vec![],
+            user_default_permissions: vec![],
+            require_email_verification: false,
+            require_publishable_client_key: false,
+        }
+    }
+}
+
+impl ProjectConfig {
+    /// What a new project gets (upstream's `POST /internal/projects` as the dashboard calls it).
+    pub fn new_project() -> Self {
+        ProjectConfig {
+            allow_localhost: true,
+            credential_enabled: true,
+            team_creator_default_permissions: vec!["team_admin".into()],
+            team_member_default_permissions: vec!["team_member".into()],
+            ..Default::default()
+        }
+    }
+
+    /// The development `internal` project: everything needed for local work switched on.
+    pub fn development() -> Self {
+        ProjectConfig {
+            allow_localhost: true,
+            sign_up_enabled: true,
+            credential_enabled: true,
+            magic_link_enabled: true,
+            client_team_creation_enabled: true,
+            allow_user_api_keys: true,
+            allow_team_api_keys: true,
+            team_creator_default_permissions: vec!["team_admin".into()],
+            team_member_default_permissions: vec!["team_member".into()],
+            ..Default::default()
+        }
+    }
+}
+
+/// `(scheme, host, port)` of an absolute http(s) URL, host lower-cased, port defaulted.
+fn origin_of(url: &str) -> Option<(String, String, u16)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    let default_port = match scheme.as_str() {
+        "http" => 80,
+        "https" => 443,
+        _ => return None,
+    };
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let authority = authority
+        .rsplit_once('@')
+        .map(|(_, h)| h)
+        .unwrap_or(authority);
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => (h, p.parse().ok()?),
+        _ => (authority, default_port),
+    };
+    (!host.is_empty()).then(|| (scheme, host.to_ascii_lowercase(), port))
+}
+
+/// Whether `host` matches a trusted-domain host pattern (`*` = one label fragment, `**` = anything).
+fn host_matches(pattern: &str, host: &str) -> bool {
+    fn go(p: &[u8], h: &[u8]) -> bool {
+        match p.first() {
+            None => h.is_empty(),
+            Some(b'*') if p.get(1) == Some(&b'*') => (0..=h.len()).any(|i| go(&p[2..], &h[i..])),
+            Some(b'*') => (0..=h.len())
+                .take_while(|&i| i == 0 || h[i - 1] != b'.')
+                .any(|i| go(&p[1..], &h[i..])),
+            Some(c) => h.first() == Some(c) && go(&p[1..], &h[1..]),
+        }
+    }
+    go(pattern.as_bytes(), host.as_bytes())
+}
+
+impl ProjectConfig {
+    /// The redirect-URL trust check of spec 10 §0.5.
+    pub fn is_trusted_url(&self, url: &str) -> bool {
+        let Some((scheme, host, port)) = origin_of(url) else {
+            return false;
+        };
+        if self.allow_localhost
+            && (host == "localhost" || host.ends_with(".localhost") || host.starts_with("127."))
+        {
+            return true;
+        }
+        self.domains.iter().any(|d| match origin_of(&d.domain) {
+            Some((s, h, p)) => {
+                s == scheme
+                    && p == port
+                    && (h == host || (h.contains('*') && host_matches(&h, &host)))
+            }
+            None => false,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trusted_urls() {
+        let mut c = ProjectConfig {
+            allow_localhost: true,
+            ..Default::default()
+        };
+        assert!(c.is_trusted_url("http://localhost:3000/handler"));
+        assert!(c.is_trusted_url("http://127.0.0.1/x"));
+        assert!(!c.is_trusted_url("https://evil.example/x"));
+        c.allow_localhost = false;
+        assert!(!c.is_trusted_url("http://localhost:3000/handler"));
+        c.domains.push(TrustedDomain {
+            domain: "https://app.example.com".into(),
+            handler_path: "/handler".into(),
+        });
+        c.domains.push(TrustedDomain {
+            domain: "https://*.preview.example.com".into(),
+            handler_path: "/handler".into(),
+        });
+        assert!(c.is_trusted_url("https://app.example.com/anything?x=1"));
+        assert!(!c.is_trusted_url("http://app.example.com/"));
+        assert!(!c.is_trusted_url("https://app.example.com:8443/"));
+        assert!(c.is_trusted_url("https://pr-1.preview.example.com/cb"));
+        assert!(!c.is_trusted_url("https://a.b.preview.example.com/cb"));
+        assert!(!c.is_trusted_url("javascript:alert(1)"));
+    }
+}

@@ -1,0 +1,110 @@
+//! Sessions and the tokens they issue (spec 00 §4.7–§4.10, spec 10 §7).
+
+pub mod api;
+pub mod store;
+
+use rusqlite::{Connection, Transaction};
+
+use crate::crypto::random_secret;
+use crate::db::now_millis;
+use crate::error::{ApiResult, KnownError};
+use crate::projects::Project;
+use crate::tokens::{AccessClaims, RestrictedReason, TokenService};
+use crate::users::{self, UserRecord};
+
+/// Default and maximum session lifetimes: 365 and 367 days.
+pub const DEFAULT_SESSION_MILLIS: i64 = 365 * 24 * 3600 * 1000;
+pub const MAX_SESSION_MILLIS: i64 = 367 * 24 * 3600 * 1000;
+
+/// What every sign-in returns.
+pub struct IssuedSession {
+    pub session_id: String,
+    pub refresh_token: String,
+    pub access_token: String,
+}
+
+/// Mints an access token for `user` in `session_id`, with the user's current restriction status.
+pub fn mint_access_token(
+    tokens: &TokenService,
+    project: &Project,
+    user: &UserRecord,
+    session_id: &str,
+) -> String {
+    let now = now_millis() / 1000;
+    let kind = user.token_kind(&project.config);
+    let reason = user.restricted_reason(&project.config);
+    let claims = AccessClaims {
+        iss: kind.issuer(&tokens.base_url, &project.id),
+        aud: kind.audience(&project.id),
+        sub: user.id.clone(),
+        iat: now,
+        exp: now + tokens.ttl_secs,
+        project_id: project.id.clone(),
+        branch_id: "main".into(),
+        refresh_token_id: session_id.to_string(),
+        role: "authenticated".into(),
+        name: user.display_name.clone(),
+        email: user.primary_email.clone(),
+        email_verified: user.primary_email_verified,
+        selected_team_id: user.selected_team_id.clone(),
+        signed_up_at: user.signed_up_at / 1000,
+        is_anonymous: user.is_anonymous,
+        is_restricted: reason.is_some(),
+        restricted_reason: reason.map(|r| RestrictedReason {
+            kind: r.to_string(),
+        }),
+        requires_totp_mfa: user.requires_totp_mfa,
+    };
+    tokens.sign(&claims)
+}
+
+/// Starts a session for an existing user inside the caller's transaction and issues both tokens.
+/// Also marks the user active (spec 10 §1.9).
+pub fn start(
+    tx: &Transaction,
+    tokens: &TokenService,
+    project: &Project,
+    user_id: &str,
+    lifetime_millis: i64,
+    is_impersonation: bool,
+) -> ApiResult<IssuedSession> {
+    let now = now_millis();
+    let refresh_token = random_secret();
+    let session_id = store::insert(
+        tx,
+        &project.id,
+        user_id,
+        &refresh_token,
+        Some(now + lifetime_millis),
+        is_impersonation,
+        now,
+    )?;
+    users::store::touch_last_active(tx, user_id, now)?;
+    let user =
+        users::store::load(tx, &project.id, user_id)?.ok_or_else(KnownError::user_not_found)?;
+    let access_token = mint_access_token(tokens, project, &user, &session_id);
+    Ok(IssuedSession {
+        session_id,
+        refresh_token,
+        access_token,
+    })
+}
+
+/// Exchanges a refresh token for a new access token (no rotation), bumping session and user activity.
+pub fn refresh(
+    tx: &Transaction,
+    tokens: &TokenService,
+    project: &Project,
+    refresh_token: &str,
+) -> ApiResult<String> {
+    let now = now_millis();
+    let conn: &Connection = tx;
+    let (session_id, user_id) =
+        store::find_by_refresh_token(conn, &project.id, refresh_token, now)?
+            .ok_or_else(KnownError::refresh_token_not_found_or_expired)?;
+    store::touch(tx, &session_id, now)?;
+    users::store::touch_last_active(tx, &user_id, now)?;
+    let user = users::store::load(tx, &project.id, &user_id)?
+        .ok_or_else(KnownError::refresh_token_not_found_or_expired)?;
+    Ok(mint_access_token(tokens, project, &user, &session_id))
+}

@@ -1,0 +1,106 @@
+//! SQL for sessions. A session is a refresh-token row; only the token's SHA-256 is stored.
+
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+
+use crate::crypto::hash_secret;
+use crate::error::ApiResult;
+
+#[derive(Debug, Clone)]
+pub struct SessionRow {
+    pub id: String,
+    pub user_id: String,
+    pub created_at: i64,
+    pub last_used_at: i64,
+    pub is_impersonation: bool,
+}
+
+pub fn insert(
+    tx: &Transaction,
+    project_id: &str,
+    user_id: &str,
+    refresh_token: &str,
+    expires_at: Option<i64>,
+    is_impersonation: bool,
+    now: i64,
+) -> ApiResult<String> {
+    let id = uuid::Uuid::new_v4().to_string();
+    tx.prepare_cached(
+        "INSERT INTO sessions (id, project_id, user_id, refresh_token_hash, created_at, expires_at, last_used_at, is_impersonation)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?5, ?7)",
+    )?
+    .execute(params![id, project_id, user_id, hash_secret(refresh_token).to_vec(), now, expires_at, is_impersonation])?;
+    Ok(id)
+}
+
+/// The live session of a refresh token in this project: `(session id, user id)`.
+pub fn find_by_refresh_token(
+    conn: &Connection,
+    project_id: &str,
+    refresh_token: &str,
+    now: i64,
+) -> ApiResult<Option<(String, String)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, user_id FROM sessions
+         WHERE refresh_token_hash = ?1 AND project_id = ?2 AND (expires_at IS NULL OR expires_at > ?3)",
+    )?;
+    Ok(stmt
+        .query_row(
+            params![hash_secret(refresh_token).to_vec(), project_id, now],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?)
+}
+
+pub fn touch(tx: &Transaction, session_id: &str, now: i64) -> ApiResult<()> {
+    tx.prepare_cached("UPDATE sessions SET last_used_at = ?2 WHERE id = ?1")?
+        .execute(params![session_id, now])?;
+    Ok(())
+}
+
+pub fn list_for_user(
+    conn: &Connection,
+    project_id: &str,
+    user_id: &str,
+    include_impersonation: bool,
+    now: i64,
+) -> ApiResult<Vec<SessionRow>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, user_id, created_at, last_used_at, is_impersonation FROM sessions
+         WHERE project_id = ?1 AND user_id = ?2 AND (expires_at IS NULL OR expires_at > ?3) AND (?4 OR is_impersonation = 0)
+         ORDER BY created_at DESC, id DESC",
+    )?;
+    let rows = stmt.query_map(
+        params![project_id, user_id, now, include_impersonation],
+        |r| {
+            Ok(SessionRow {
+                id: r.get(0)?,
+                user_id: r.get(1)?,
+                created_at: r.get(2)?,
+                last_used_at: r.get(3)?,
+                is_impersonation: r.get(4)?,
+            })
+        },
+    )?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The owner of a session in this project, if it exists.
+pub fn owner(conn: &Connection, project_id: &str, session_id: &str) -> ApiResult<Option<String>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT user_id FROM sessions WHERE project_id = ?1 AND id = ?2")?;
+    Ok(stmt
+        .query_row(params![project_id, session_id], |r| r.get(0))
+        .optional()?)
+}
+
+pub fn delete(tx: &Transaction, project_id: &str, session_id: &str) -> ApiResult<bool> {
+    Ok(tx.execute(
+        "DELETE FROM sessions WHERE project_id = ?1 AND id = ?2",
+        params![project_id, session_id],
+    )? > 0)
+}
+
+pub fn delete_all_for_user(tx: &Transaction, user_id: &str) -> ApiResult<()> {
+    tx.execute("DELETE FROM sessions WHERE user_id = ?1", [user_id])?;
+    Ok(())
+}
