@@ -45,27 +45,19 @@ pub type Api = (
     crate::users::api::UsersApi,
     crate::sessions::api::SessionsApi,
     crate::auth::api::AuthApi,
+    crate::sessions::api::OauthApi,
 );
 
 pub const API_PREFIX: &str = "/api/v1";
 
 pub fn service(state: &State) -> OpenApiService<Api, ()> {
     let api: Api = (
-        crate::system::SystemApi {
-            state: state.clone(),
-        },
-        crate::projects::api::ProjectsApi {
-            state: state.clone(),
-        },
-        crate::users::api::UsersApi {
-            state: state.clone(),
-        },
-        crate::sessions::api::SessionsApi {
-            state: state.clone(),
-        },
-        crate::auth::api::AuthApi {
-            state: state.clone(),
-        },
+        crate::system::SystemApi { state: state.clone() },
+        crate::projects::api::ProjectsApi { state: state.clone() },
+        crate::users::api::UsersApi { state: state.clone() },
+        crate::sessions::api::SessionsApi { state: state.clone() },
+        crate::auth::api::AuthApi { state: state.clone() },
+        crate::sessions::api::OauthApi { state: state.clone() },
     );
     OpenApiService::new(api, "stackd — Stack Auth REST API v1", env!("CARGO_PKG_VERSION"))
         .description(
@@ -79,8 +71,7 @@ pub fn service(state: &State) -> OpenApiService<Api, ()> {
 
 /// The OpenAPI document as committed under `openapi/` (pretty JSON, trailing newline).
 pub fn spec_json(state: &State) -> String {
-    let spec: serde_json::Value =
-        serde_json::from_str(&service(state).spec()).expect("poem-openapi emits JSON");
+    let spec: serde_json::Value = serde_json::from_str(&service(state).spec()).expect("poem-openapi emits JSON");
     let mut text = serde_json::to_string_pretty(&spec).expect("JSON serializes");
     text.push('\n');
     text
@@ -89,8 +80,7 @@ pub fn spec_json(state: &State) -> String {
 /// The whole HTTP application: `/api/v1/*`, docs, `/health`, wrapped in the request pipeline.
 pub fn app(state: &State) -> impl Endpoint {
     let service = service(state);
-    let spec: serde_json::Value =
-        serde_json::from_str(&service.spec()).expect("poem-openapi emits JSON");
+    let spec: serde_json::Value = serde_json::from_str(&service.spec()).expect("poem-openapi emits JSON");
     let query_rules = Arc::new(QueryRules::from_spec(&spec, API_PREFIX));
     let docs = service.swagger_ui();
     let spec_endpoint = service.spec_endpoint();
@@ -99,8 +89,5 @@ pub fn app(state: &State) -> impl Endpoint {
         .nest("/api/v1/docs", docs)
         .at("/api/v1/openapi.json", spec_endpoint)
         .nest(API_PREFIX, service)
-        .with(Pipeline {
-            state: state.clone(),
-            query_rules,
-        })
+        .with(Pipeline { state: state.clone(), query_rules })
 }

@@ -7,8 +7,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 /// The fixed secret of development mode. It is public, so tokens signed with it protect nothing.
-pub const DEV_SERVER_SECRET: &str =
-    "stackd-development-secret-NOT-FOR-PRODUCTION-use-only-on-localhost";
+pub const DEV_SERVER_SECRET: &str = "stackd-development-secret-NOT-FOR-PRODUCTION-use-only-on-localhost";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -106,9 +105,7 @@ impl Config {
             Some(url) => {
                 let url = url.trim_end_matches('/').to_string();
                 if !(url.starts_with("http://") || url.starts_with("https://")) {
-                    return Err(
-                        "STACKD_BASE_URL (--base-url) must start with http:// or https://".into(),
-                    );
+                    return Err("STACKD_BASE_URL (--base-url) must start with http:// or https://".into());
                 }
                 Some(url)
             }
@@ -131,19 +128,13 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("invalid duration {s:?}: expected e.g. 60s, 10min, 1h"))?;
+    let n: u64 = num.parse().map_err(|_| format!("invalid duration {s:?}: expected e.g. 60s, 10min, 1h"))?;
     let secs = match unit.trim() {
         "" | "s" | "sec" | "secs" | "second" | "seconds" => n,
         "m" | "min" | "mins" | "minute" | "minutes" => n * 60,
         "h" | "hr" | "hrs" | "hour" | "hours" => n * 3600,
         "d" | "day" | "days" => n * 86400,
-        other => {
-            return Err(format!(
-                "invalid duration unit {other:?}: use s, min, h or d"
-            ))
-        }
+        other => return Err(format!("invalid duration unit {other:?}: use s, min, h or d")),
     };
     Ok(Duration::from_secs(secs))
 }

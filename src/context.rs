@@ -107,8 +107,7 @@ impl RequestAuth {
     /// Replaces `me` by the signed-in user's id (spec 10 §0.1).
     pub fn resolve_user_id<'a>(&'a self, user_id: &'a str) -> Result<&'a str, ApiError> {
         if user_id == "me" {
-            self.user_id()
-                .ok_or_else(|| KnownError::cannot_get_own_user_without_user().into())
+            self.user_id().ok_or_else(|| KnownError::cannot_get_own_user_without_user().into())
         } else {
             Ok(user_id)
         }
@@ -129,20 +128,11 @@ fn now_secs() -> i64 {
 
 /// Resolves the auth headers in upstream's exact order (spec 00 §1.2).
 pub async fn resolve(state: &AppState, h: &HeaderMap) -> Result<Option<RequestAuth>, ApiError> {
-    let any_key = [
-        PUBLISHABLE_CLIENT_KEY,
-        SECRET_SERVER_KEY,
-        SUPER_SECRET_ADMIN_KEY,
-        ADMIN_ACCESS_TOKEN,
-    ]
-    .iter()
-    .any(|k| k.get(h).is_some());
+    let any_key = [PUBLISHABLE_CLIENT_KEY, SECRET_SERVER_KEY, SUPER_SECRET_ADMIN_KEY, ADMIN_ACCESS_TOKEN]
+        .iter()
+        .any(|k| k.get(h).is_some());
     let Some(access_type) = ACCESS_TYPE.get(h) else {
-        return if any_key {
-            Err(KnownError::project_key_without_access_type().into())
-        } else {
-            Ok(None)
-        };
+        return if any_key { Err(KnownError::project_key_without_access_type().into()) } else { Ok(None) };
     };
     let access_type = match access_type {
         "client" => AccessType::Client,
@@ -161,11 +151,7 @@ pub async fn resolve(state: &AppState, h: &HeaderMap) -> Result<Option<RequestAu
         Some(t) => {
             let claims = state.tokens.verify(t, now_secs())?;
             if claims.project_id != project_id {
-                return Err(KnownError::invalid_project_for_access_token(
-                    project_id,
-                    &claims.project_id,
-                )
-                .into());
+                return Err(KnownError::invalid_project_for_access_token(project_id, &claims.project_id).into());
             }
             match claims.kind() {
                 TokenKind::Anonymous if !allow_anonymous => {
@@ -196,11 +182,7 @@ pub async fn resolve(state: &AppState, h: &HeaderMap) -> Result<Option<RequestAu
             return Err(KnownError::branch_does_not_exist(branch).into());
         }
     }
-    Ok(Some(RequestAuth {
-        access_type,
-        project,
-        token,
-    }))
+    Ok(Some(RequestAuth { access_type, project, token }))
 }
 
 /// Step 7 of §1.2: only the first applicable credential is checked.
@@ -212,118 +194,66 @@ async fn check_credentials(
 ) -> Result<(), ApiError> {
     let project_id = project.project.id.as_str();
     if let Some(key) = DEVELOPMENT_OVERRIDE_KEY.get(h) {
-        let internal = if state.config.dev {
-            state.projects.get(&state.db, INTERNAL_PROJECT_ID).await?
-        } else {
-            None
-        };
+        let internal = if state.config.dev { state.projects.get(&state.db, INTERNAL_PROJECT_ID).await? } else { None };
         return match internal {
             Some(internal) if internal.accepts_key(KeyKind::SuperSecretAdmin, key) => Ok(()),
-            _ => Err(ApiError::plain(
-                StatusCode::UNAUTHORIZED,
-                "The development override key is not valid here.",
-            )),
+            _ => Err(ApiError::plain(StatusCode::UNAUTHORIZED, "The development override key is not valid here.")),
         };
     }
     if let Some(token) = ADMIN_ACCESS_TOKEN.get(h) {
-        return check_admin_access_token(state, token, project);
+        return check_admin_access_token(state, token);
     }
     match access_type {
         AccessType::Client => match PUBLISHABLE_CLIENT_KEY.get(h) {
-            None | Some("__stack_public_client__")
-                if project.project.config.require_publishable_client_key =>
-            {
+            None | Some("__stack_public_client__") if project.project.config.require_publishable_client_key => {
                 Err(KnownError::publishable_client_key_required(Some(project_id)).into())
             }
             None | Some("__stack_public_client__") => Ok(()),
             Some(key) if project.accepts_key(KeyKind::PublishableClient, key) => Ok(()),
-            Some(_) => Err(KnownError::invalid_project_key(
-                "INVALID_PUBLISHABLE_CLIENT_KEY",
-                project_id,
-            )
-            .into()),
+            Some(_) => Err(KnownError::invalid_project_key("INVALID_PUBLISHABLE_CLIENT_KEY", project_id).into()),
         },
         AccessType::Server => match SECRET_SERVER_KEY.get(h) {
             None => Err(KnownError::server_authentication_required().into()),
             Some(key) if project.accepts_key(KeyKind::SecretServer, key) => Ok(()),
-            Some(_) => {
-                Err(KnownError::invalid_project_key("INVALID_SECRET_SERVER_KEY", project_id).into())
-            }
+            Some(_) => Err(KnownError::invalid_project_key("INVALID_SECRET_SERVER_KEY", project_id).into()),
         },
         AccessType::Admin => match SUPER_SECRET_ADMIN_KEY.get(h) {
             None => Err(KnownError::admin_authentication_required().into()),
             Some(key) if project.accepts_key(KeyKind::SuperSecretAdmin, key) => Ok(()),
-            Some(_) => Err(KnownError::invalid_project_key(
-                "INVALID_SUPER_SECRET_ADMIN_KEY",
-                project_id,
-            )
-            .into()),
+            Some(_) => Err(KnownError::invalid_project_key("INVALID_SUPER_SECRET_ADMIN_KEY", project_id).into()),
         },
     }
 }
 
 /// §1.6: a dashboard user's token from `internal`, whose team must own the target project.
-/// Teams arrive in a later module; until then no project has an owner team, so a well-formed
-/// internal token is still not an admin of anything.
-fn check_admin_access_token(
-    state: &AppState,
-    token: &str,
-    project: &ProjectEntry,
-) -> Result<(), ApiError> {
-    let claims = match state.tokens.verify(token, now_secs()) {
-        Ok(c) if c.kind() == TokenKind::Normal => c,
-        Ok(_) => {
-            return Err(KnownError::new(
-                "UNPARSABLE_ADMIN_ACCESS_TOKEN",
-                401,
-                "The admin access token is not valid.",
-            )
-            .into())
-        }
+/// Teams (and so owner teams) arrive with the teams module; until then a well-formed token is
+/// still not an admin of anything, so every valid one ends in `ADMIN_ACCESS_TOKEN_IS_NOT_ADMIN`.
+fn check_admin_access_token(state: &AppState, token: &str) -> Result<(), ApiError> {
+    let unparsable = || KnownError::new("UNPARSABLE_ADMIN_ACCESS_TOKEN", 401, "The admin access token is not valid.");
+    match state.tokens.verify(token, now_secs()) {
+        Ok(c) if c.kind() != TokenKind::Normal => return Err(unparsable().into()),
+        Ok(_) => {}
         Err(e) if e.code == "ACCESS_TOKEN_EXPIRED" => {
-            let expired_at = e
-                .details
-                .as_ref()
-                .and_then(|d| d.get("expired_at_millis"))
-                .cloned();
-            return Err(KnownError::new(
-                "ADMIN_ACCESS_TOKEN_EXPIRED",
-                401,
-                "The admin access token has expired.",
-            )
-            .with_details(serde_json::json!({ "expired_at_millis": expired_at }))
-            .into());
+            let expired_at = e.details.as_ref().and_then(|d| d.get("expired_at_millis")).cloned();
+            return Err(KnownError::new("ADMIN_ACCESS_TOKEN_EXPIRED", 401, "The admin access token has expired.")
+                .with_details(serde_json::json!({ "expired_at_millis": expired_at }))
+                .into());
         }
-        Err(_) => {
-            return Err(KnownError::new(
-                "UNPARSABLE_ADMIN_ACCESS_TOKEN",
-                401,
-                "The admin access token is not valid.",
-            )
-            .into())
-        }
-    };
-    let not_admin = || {
-        KnownError::new(
-            "ADMIN_ACCESS_TOKEN_IS_NOT_ADMIN",
-            401,
-            "The admin access token does not grant access to this project.",
-        )
-    };
-    if claims.project_id != INTERNAL_PROJECT_ID || project.project.owner_team_id.is_none() {
-        return Err(not_admin().into());
+        Err(_) => return Err(unparsable().into()),
     }
-    Err(not_admin().into())
+    Err(KnownError::new(
+        "ADMIN_ACCESS_TOKEN_IS_NOT_ADMIN",
+        401,
+        "The admin access token does not grant access to this project.",
+    )
+    .into())
 }
 
 // ---------------------------------------------------------------------------------------------
 // Extractors
 
 fn take_auth(req: &Request, allowed: &'static [AccessType]) -> Result<RequestAuth, ApiError> {
-    let auth = req
-        .extensions()
-        .get::<ResolvedAuth>()
-        .and_then(|a| a.0.clone());
+    let auth = req.extensions().get::<ResolvedAuth>().and_then(|a| a.0.clone());
     let Some(auth) = auth else {
         return Err(KnownError::access_type_required().into());
     };
@@ -367,7 +297,10 @@ fn register_schemes(registry: &mut Registry) {
     );
     registry.create_security_scheme(
         ADMIN_KEY_SCHEME,
-        scheme("x-stack-super-secret-admin-key", "Admin access: send `x-stack-access-type: admin` and `x-stack-project-id` with the super secret admin key."),
+        scheme(
+            "x-stack-super-secret-admin-key",
+            "Admin access: send `x-stack-access-type: admin` and `x-stack-project-id` with the super secret admin key.",
+        ),
     );
 }
 
@@ -436,10 +369,6 @@ impl<'a> ApiExtractor<'a> for AnyAuth {
         _opts: ExtractParamOptions<()>,
     ) -> poem::Result<Self> {
         pending_schema_error(req)?;
-        Ok(AnyAuth(
-            req.extensions()
-                .get::<ResolvedAuth>()
-                .and_then(|a| a.0.clone()),
-        ))
+        Ok(AnyAuth(req.extensions().get::<ResolvedAuth>().and_then(|a| a.0.clone())))
     }
 }

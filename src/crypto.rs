@@ -15,10 +15,7 @@ fn crockford(n: usize) -> String {
     let mut bytes = vec![0u8; n];
     rand::thread_rng().fill_bytes(&mut bytes);
     // 5 bits per character from one random byte each: uniform because 256 is a multiple of 32.
-    bytes
-        .iter()
-        .map(|b| CROCKFORD[(b & 31) as usize] as char)
-        .collect()
+    bytes.iter().map(|b| CROCKFORD[(b & 31) as usize] as char).collect()
 }
 
 /// The 45-character random string `R` (225 bits) used for refresh tokens and project keys.
@@ -74,9 +71,7 @@ pub mod password {
             return bcrypt::verify(password, stored).unwrap_or(false);
         }
         match PasswordHash::new(stored) {
-            Ok(parsed) => argon2()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok(),
+            Ok(parsed) => argon2().verify_password(password.as_bytes(), &parsed).is_ok(),
             Err(_) => false,
         }
     }
@@ -91,11 +86,7 @@ pub mod password {
     /// An importable bcrypt hash in Modular Crypt Format with cost ≤ 16 (spec 10 §0.4).
     pub fn is_importable_bcrypt(hash: &str) -> bool {
         let b = hash.as_bytes();
-        if b.len() != 60
-            || !hash.starts_with("$2")
-            || !matches!(b[2], b'a' | b'b' | b'y')
-            || b[3] != b'$'
-        {
+        if b.len() != 60 || !hash.starts_with("$2") || !matches!(b[2], b'a' | b'b' | b'y') || b[3] != b'$' {
             return false;
         }
         match hash[4..6].parse::<u32>() {
@@ -126,8 +117,6 @@ mod tests {
         let b = bcrypt::hash("hunter22", 4).unwrap();
         assert!(password::is_importable_bcrypt(&b));
         assert!(password::verify("hunter22", &b));
-        assert!(!password::is_importable_bcrypt(
-            "$argon2id$v=19$m=1,t=1,p=1$abc$def"
-        ));
+        assert!(!password::is_importable_bcrypt("$argon2id$v=19$m=1,t=1,p=1$abc$def"));
     }
 }

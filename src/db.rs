@@ -37,8 +37,7 @@ fn manager(path: &Path, synchronous_full: bool) -> SqliteConnectionManager {
 impl Db {
     /// Opens (creating if needed) the database file and applies pending migrations.
     pub fn open(path: &Path, synchronous_full: bool) -> Result<Db, String> {
-        let mut conn = Connection::open(path)
-            .map_err(|e| format!("cannot open database {}: {e}", path.display()))?;
+        let mut conn = Connection::open(path).map_err(|e| format!("cannot open database {}: {e}", path.display()))?;
         conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;")
             .map_err(|e| format!("cannot configure database {}: {e}", path.display()))?;
         embedded::migrations::runner()
@@ -81,9 +80,7 @@ impl Db {
         F: FnOnce(&Transaction) -> ApiResult<T> + Send + 'static,
     {
         let pool = self.write.clone();
-        tokio::task::spawn_blocking(move || Self::write_blocking(&pool, f))
-            .await
-            .map_err(ApiError::internal)?
+        tokio::task::spawn_blocking(move || Self::write_blocking(&pool, f)).await.map_err(ApiError::internal)?
     }
 
     /// The synchronous form of [`Db::write`], for the CLI and start-up code.
@@ -116,10 +113,7 @@ impl Db {
 }
 
 pub fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 /// JSON text column → value (NULL stays None).

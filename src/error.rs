@@ -44,9 +44,7 @@ impl std::fmt::Display for ApiError {
         match self {
             ApiError::Known(e) => write!(f, "{}: {}", e.code, e.message),
             ApiError::Plain(status, text) => write!(f, "{status}: {text}"),
-            ApiError::OAuth {
-                error, description, ..
-            } => write!(f, "{error}: {description}"),
+            ApiError::OAuth { error, description, .. } => write!(f, "{error}: {description}"),
             ApiError::Internal(text) => write!(f, "internal error: {text}"),
         }
     }
@@ -118,16 +116,11 @@ pub fn known_error_response(e: &KnownError) -> Response {
         .content_type("application/json; charset=utf-8")
         .header("x-stack-known-error", code.clone())
         .header("x-hexclave-known-error", code)
-        .body(Body::from_vec(
-            serde_json::to_vec(&Value::Object(body)).unwrap_or_default(),
-        ))
+        .body(Body::from_vec(serde_json::to_vec(&Value::Object(body)).unwrap_or_default()))
 }
 
 pub fn plain_response(status: StatusCode, text: impl Into<String>) -> Response {
-    Response::builder()
-        .status(status)
-        .content_type("text/plain; charset=utf-8")
-        .body(text.into())
+    Response::builder().status(status).content_type("text/plain; charset=utf-8").body(text.into())
 }
 
 impl poem::error::ResponseError for ApiError {
@@ -144,11 +137,7 @@ impl poem::error::ResponseError for ApiError {
         match self {
             ApiError::Known(e) => known_error_response(e),
             ApiError::Plain(s, t) => plain_response(*s, t.as_ref()),
-            ApiError::OAuth {
-                status,
-                error,
-                description,
-            } => Response::builder()
+            ApiError::OAuth { status, error, description } => Response::builder()
                 .status(*status)
                 .content_type("application/json; charset=utf-8")
                 .body(json!({ "error": error, "error_description": description }).to_string()),
@@ -157,7 +146,9 @@ impl poem::error::ResponseError for ApiError {
                 let rid = crate::pipeline::current_request_id();
                 plain_response(
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    format!("Something went wrong. Please make sure the data you entered is correct.\n\nRequest ID: {rid}"),
+                    format!(
+                        "Something went wrong. Please make sure the data you entered is correct.\n\nRequest ID: {rid}"
+                    ),
                 )
             }
         }
@@ -205,9 +196,7 @@ impl ApiResponse for ApiError {
 
 /// Turns a poem-openapi parse error into one yup-style problem line.
 fn schema_problem(err: &poem::Error) -> String {
-    use poem_openapi::error::{
-        ContentTypeError, ParseParamError, ParsePathError, ParseRequestPayloadError,
-    };
+    use poem_openapi::error::{ContentTypeError, ParseParamError, ParsePathError, ParseRequestPayloadError};
     if let Some(e) = err.downcast_ref::<ParseParamError>() {
         format!("query.{} is invalid: {}", e.name, e.reason)
     } else if let Some(e) = err.downcast_ref::<ParsePathError>() {
@@ -248,11 +237,7 @@ impl KnownError {
     }
 
     pub fn body_parsing(reason: &str) -> Self {
-        Self::new(
-            "BODY_PARSING_ERROR",
-            400,
-            format!("Could not parse the request body: {reason}"),
-        )
+        Self::new("BODY_PARSING_ERROR", 400, format!("Could not parse the request body: {reason}"))
     }
 
     pub fn project_key_without_access_type() -> Self {
@@ -292,20 +277,14 @@ impl KnownError {
         Self::new(
             "INSUFFICIENT_ACCESS_TYPE",
             401,
-            format!(
-                "The x-stack-access-type header must be one of {allowed:?}, but was {actual:?}."
-            ),
+            format!("The x-stack-access-type header must be one of {allowed:?}, but was {actual:?}."),
         )
         .with_details(json!({ "actual_access_type": actual, "allowed_access_types": allowed }))
     }
 
     pub fn invalid_project_key(code: &'static str, project_id: &str) -> Self {
-        Self::new(
-            code,
-            401,
-            "The project key is not valid for this project (unknown, expired or revoked).",
-        )
-        .with_details(json!({ "project_id": project_id }))
+        Self::new(code, 401, "The project key is not valid for this project (unknown, expired or revoked).")
+            .with_details(json!({ "project_id": project_id }))
     }
 
     pub fn publishable_client_key_required(project_id: Option<&str>) -> Self {
@@ -318,45 +297,25 @@ impl KnownError {
     }
 
     pub fn server_authentication_required() -> Self {
-        Self::new(
-            "SERVER_AUTHENTICATION_REQUIRED",
-            401,
-            "Server access needs an x-stack-secret-server-key header.",
-        )
+        Self::new("SERVER_AUTHENTICATION_REQUIRED", 401, "Server access needs an x-stack-secret-server-key header.")
     }
 
     pub fn admin_authentication_required() -> Self {
-        Self::new(
-            "ADMIN_AUTHENTICATION_REQUIRED",
-            401,
-            "Admin access needs an x-stack-super-secret-admin-key header.",
-        )
+        Self::new("ADMIN_AUTHENTICATION_REQUIRED", 401, "Admin access needs an x-stack-super-secret-admin-key header.")
     }
 
     pub fn current_project_not_found(project_id: &str) -> Self {
-        Self::new(
-            "CURRENT_PROJECT_NOT_FOUND",
-            400,
-            "The project named by x-stack-project-id does not exist.",
-        )
-        .with_details(json!({ "project_id": project_id }))
+        Self::new("CURRENT_PROJECT_NOT_FOUND", 400, "The project named by x-stack-project-id does not exist.")
+            .with_details(json!({ "project_id": project_id }))
     }
 
     pub fn branch_does_not_exist(branch_id: &str) -> Self {
-        Self::new(
-            "BRANCH_DOES_NOT_EXIST",
-            400,
-            "The branch named by x-stack-branch-id does not exist.",
-        )
-        .with_details(json!({ "branch_id": branch_id }))
+        Self::new("BRANCH_DOES_NOT_EXIST", 400, "The branch named by x-stack-branch-id does not exist.")
+            .with_details(json!({ "branch_id": branch_id }))
     }
 
     pub fn unparsable_access_token() -> Self {
-        Self::new(
-            "UNPARSABLE_ACCESS_TOKEN",
-            401,
-            "The access token could not be parsed or its signature is invalid.",
-        )
+        Self::new("UNPARSABLE_ACCESS_TOKEN", 401, "The access token could not be parsed or its signature is invalid.")
     }
 
     pub fn access_token_expired(
@@ -365,17 +324,14 @@ impl KnownError {
         user_id: Option<&str>,
         refresh_token_id: Option<&str>,
     ) -> Self {
-        Self::new(
-            "ACCESS_TOKEN_EXPIRED",
-            401,
-            "The access token has expired. Refresh it and try again.",
+        Self::new("ACCESS_TOKEN_EXPIRED", 401, "The access token has expired. Refresh it and try again.").with_details(
+            json!({
+                "expired_at_millis": expired_at_millis,
+                "project_id": project_id,
+                "user_id": user_id,
+                "refresh_token_id": refresh_token_id,
+            }),
         )
-        .with_details(json!({
-            "expired_at_millis": expired_at_millis,
-            "project_id": project_id,
-            "user_id": user_id,
-            "refresh_token_id": refresh_token_id,
-        }))
     }
 
     pub fn invalid_project_for_access_token(expected: &str, actual: &str) -> Self {
@@ -421,14 +377,8 @@ impl KnownError {
     }
 
     pub fn user_email_already_exists(email: &str, would_work_if_verified: bool) -> Self {
-        Self::new(
-            "USER_EMAIL_ALREADY_EXISTS",
-            409,
-            format!("A user with email {email:?} already exists."),
-        )
-        .with_details(
-            json!({ "email": email, "would_work_if_email_was_verified": would_work_if_verified }),
-        )
+        Self::new("USER_EMAIL_ALREADY_EXISTS", 409, format!("A user with email {email:?} already exists."))
+            .with_details(json!({ "email": email, "would_work_if_email_was_verified": would_work_if_verified }))
     }
 
     pub fn cannot_get_own_user_without_user() -> Self {
@@ -440,12 +390,8 @@ impl KnownError {
     }
 
     pub fn user_id_does_not_exist(user_id: &str) -> Self {
-        Self::new(
-            "USER_ID_DOES_NOT_EXIST",
-            400,
-            format!("The user with id {user_id} does not exist."),
-        )
-        .with_details(json!({ "user_id": user_id }))
+        Self::new("USER_ID_DOES_NOT_EXIST", 400, format!("The user with id {user_id} does not exist."))
+            .with_details(json!({ "user_id": user_id }))
     }
 
     pub fn user_not_found() -> Self {
@@ -453,19 +399,11 @@ impl KnownError {
     }
 
     pub fn user_authentication_required() -> Self {
-        Self::new(
-            "USER_AUTHENTICATION_REQUIRED",
-            401,
-            "This endpoint needs a signed-in user (x-stack-access-token).",
-        )
+        Self::new("USER_AUTHENTICATION_REQUIRED", 401, "This endpoint needs a signed-in user (x-stack-access-token).")
     }
 
     pub fn sign_up_not_enabled() -> Self {
-        Self::new(
-            "SIGN_UP_NOT_ENABLED",
-            400,
-            "Creating new accounts is not enabled for this project.",
-        )
+        Self::new("SIGN_UP_NOT_ENABLED", 400, "Creating new accounts is not enabled for this project.")
     }
 
     pub fn password_authentication_not_enabled() -> Self {
@@ -481,37 +419,21 @@ impl KnownError {
     }
 
     pub fn redirect_url_not_whitelisted() -> Self {
-        Self::new(
-            "REDIRECT_URL_NOT_WHITELISTED",
-            400,
-            "The redirect URL is not on this project's trusted domains.",
-        )
+        Self::new("REDIRECT_URL_NOT_WHITELISTED", 400, "The redirect URL is not on this project's trusted domains.")
     }
 
     pub fn password_too_short(min_length: usize) -> Self {
-        Self::new(
-            "PASSWORD_TOO_SHORT",
-            400,
-            format!("The password is too short; the minimum length is {min_length}."),
-        )
-        .with_details(json!({ "min_length": min_length }))
+        Self::new("PASSWORD_TOO_SHORT", 400, format!("The password is too short; the minimum length is {min_length}."))
+            .with_details(json!({ "min_length": min_length }))
     }
 
     pub fn password_too_long(max_length: usize) -> Self {
-        Self::new(
-            "PASSWORD_TOO_LONG",
-            400,
-            format!("The password is too long; the maximum length is {max_length}."),
-        )
-        .with_details(json!({ "maxLength": max_length }))
+        Self::new("PASSWORD_TOO_LONG", 400, format!("The password is too long; the maximum length is {max_length}."))
+            .with_details(json!({ "maxLength": max_length }))
     }
 
     pub fn invalid_oauth_client_id_or_secret(client_id: Option<&str>) -> Self {
-        Self::new(
-            "INVALID_OAUTH_CLIENT_ID_OR_SECRET",
-            400,
-            "The OAuth client_id or client_secret is invalid.",
-        )
-        .with_details(json!({ "client_id": client_id }))
+        Self::new("INVALID_OAUTH_CLIENT_ID_OR_SECRET", 400, "The OAuth client_id or client_secret is invalid.")
+            .with_details(json!({ "client_id": client_id }))
     }
 }

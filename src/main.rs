@@ -5,12 +5,8 @@ use stackd::config::{Cli, Command, Config, ProjectCommand, DEV_SERVER_SECRET};
 use stackd::projects::{self, ProjectConfig};
 
 fn init_logging() {
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_env("STACKD_LOG").unwrap_or_else(|_| "info".into());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("STACKD_LOG").unwrap_or_else(|_| "info".into());
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
 }
 
 fn main() -> ExitCode {
@@ -32,16 +28,10 @@ fn main() -> ExitCode {
 fn serve(args: stackd::config::ServeArgs) -> Result<(), String> {
     let config = Config::from_args(args)?;
     init_logging();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
     runtime.block_on(async {
         let server = stackd::server::start(config, true).await?;
-        server
-            .wait()
-            .await
-            .map_err(|e| format!("server error: {e}"))?;
+        server.wait().await.map_err(|e| format!("server error: {e}"))?;
         tracing::info!("stopped; database closed");
         Ok(())
     })

@@ -27,16 +27,12 @@ tokio::task_local! {
 
 /// The current request's id, for error bodies and logs.
 pub fn current_request_id() -> String {
-    REQUEST
-        .try_with(|r| r.id.clone())
-        .unwrap_or_else(|_| "-".into())
+    REQUEST.try_with(|r| r.id.clone()).unwrap_or_else(|_| "-".into())
 }
 
 /// `(METHOD, path)` of the current request, for `SCHEMA_ERROR` messages.
 pub fn current_request_line() -> (String, String) {
-    REQUEST
-        .try_with(|r| (r.method.to_string(), r.path.clone()))
-        .unwrap_or_else(|_| ("?".into(), "?".into()))
+    REQUEST.try_with(|r| (r.method.to_string(), r.path.clone())).unwrap_or_else(|_| ("?".into(), "?".into()))
 }
 
 /// Which query parameters each operation declares, read from our own OpenAPI document, so that
@@ -53,22 +49,12 @@ enum Segment {
 impl QueryRules {
     pub fn from_spec(spec: &serde_json::Value, prefix: &str) -> QueryRules {
         let mut operations = Vec::new();
-        let paths = spec
-            .get("paths")
-            .and_then(|p| p.as_object())
-            .cloned()
-            .unwrap_or_default();
+        let paths = spec.get("paths").and_then(|p| p.as_object()).cloned().unwrap_or_default();
         for (path, item) in paths {
             let segments: Vec<Segment> = format!("{prefix}{path}")
                 .split('/')
                 .filter(|s| !s.is_empty())
-                .map(|s| {
-                    if s.starts_with('{') {
-                        Segment::Param
-                    } else {
-                        Segment::Literal(s.to_string())
-                    }
-                })
+                .map(|s| if s.starts_with('{') { Segment::Param } else { Segment::Literal(s.to_string()) })
                 .collect();
             for (method, op) in item.as_object().into_iter().flatten() {
                 let Ok(method) = method.to_uppercase().parse::<Method>() else {
@@ -82,11 +68,7 @@ impl QueryRules {
                     .filter(|p| p.get("in").and_then(|v| v.as_str()) == Some("query"))
                     .filter_map(|p| p.get("name").and_then(|v| v.as_str()).map(String::from))
                     .collect();
-                operations.push((
-                    method,
-                    segments.iter().map(Segment::clone_shape).collect(),
-                    names,
-                ));
+                operations.push((method, segments.iter().map(Segment::clone_shape).collect(), names));
             }
         }
         QueryRules { operations }
@@ -132,11 +114,7 @@ impl<E: Endpoint> Middleware<E> for Pipeline {
     type Output = PipelineEndpoint<E>;
 
     fn transform(&self, inner: E) -> Self::Output {
-        PipelineEndpoint {
-            inner,
-            state: self.state.clone(),
-            query_rules: self.query_rules.clone(),
-        }
+        PipelineEndpoint { inner, state: self.state.clone(), query_rules: self.query_rules.clone() }
     }
 }
 
@@ -168,7 +146,9 @@ impl<E: Endpoint> Endpoint for PipelineEndpoint<E> {
             REQUEST.scope(info, self.handle(req)).await
         };
 
-        if is_api {
+        if method == Method::OPTIONS {
+            add_cors_headers(&mut resp);
+        } else if is_api {
             decorate_api_response(&mut resp, &id, override_status);
         }
         add_security_headers(&mut resp);
@@ -186,10 +166,7 @@ impl<E: Endpoint> Endpoint for PipelineEndpoint<E> {
 
 impl<E: Endpoint> PipelineEndpoint<E> {
     async fn handle(&self, mut req: Request) -> Response {
-        if !matches!(
-            *req.method(),
-            Method::GET | Method::POST | Method::PUT | Method::PATCH | Method::DELETE
-        ) {
+        if !matches!(*req.method(), Method::GET | Method::POST | Method::PUT | Method::PATCH | Method::DELETE) {
             return plain_response(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed");
         }
         if let Err(e) = check_body(&mut req).await {
@@ -202,8 +179,7 @@ impl<E: Endpoint> PipelineEndpoint<E> {
             Err(e) => return poem::error::ResponseError::as_response(&e),
         }
         if let Some(problem) = self.unknown_query_params(&req) {
-            req.extensions_mut()
-                .insert(PendingSchemaError(KnownError::schema(&problem)));
+            req.extensions_mut().insert(PendingSchemaError(KnownError::schema(&problem)));
         }
         let full_url = request_url(&req);
         let resp = match self.inner.call(req).await {
@@ -222,8 +198,7 @@ impl<E: Endpoint> PipelineEndpoint<E> {
             .map(|kv| kv.split('=').next().unwrap_or_default().to_string())
             .filter(|name| !allowed.iter().any(|a| a == name))
             .collect();
-        (!unknown.is_empty())
-            .then(|| format!("query contains unknown properties: {}", unknown.join(", ")))
+        (!unknown.is_empty()).then(|| format!("query contains unknown properties: {}", unknown.join(", ")))
     }
 }
 
@@ -232,13 +207,9 @@ async fn check_body(req: &mut Request) -> Result<(), ApiError> {
     if req.method() == Method::GET {
         return Ok(());
     }
-    let Some(content_type) = req.content_type().map(|c| {
-        c.split(';')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_lowercase()
-    }) else {
+    let Some(content_type) =
+        req.content_type().map(|c| c.split(';').next().unwrap_or_default().trim().to_ascii_lowercase())
+    else {
         return Ok(());
     };
     if content_type.is_empty() {
@@ -246,35 +217,24 @@ async fn check_body(req: &mut Request) -> Result<(), ApiError> {
     }
     let known = matches!(
         content_type.as_str(),
-        "application/json"
-            | "application/x-www-form-urlencoded"
-            | "text/plain"
-            | "application/octet-stream"
+        "application/json" | "application/x-www-form-urlencoded" | "text/plain" | "application/octet-stream"
     );
     if !known {
-        return Err(KnownError::body_parsing(&format!(
-            "unsupported content type {content_type:?}"
-        ))
-        .into());
+        return Err(KnownError::body_parsing(&format!("unsupported content type {content_type:?}")).into());
     }
-    let bytes = req
-        .take_body()
-        .into_bytes_limit(MAX_BODY_BYTES)
-        .await
-        .map_err(|_| {
-            ApiError::plain(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("The request body is larger than {MAX_BODY_BYTES} bytes."),
-            )
-        })?;
+    let bytes = req.take_body().into_bytes_limit(MAX_BODY_BYTES).await.map_err(|_| {
+        ApiError::plain(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("The request body is larger than {MAX_BODY_BYTES} bytes."),
+        )
+    })?;
     match content_type.as_str() {
         "application/json" => {
             serde_json::from_slice::<serde::de::IgnoredAny>(&bytes)
                 .map_err(|e| KnownError::body_parsing(&format!("invalid JSON: {e}")))?;
         }
         "application/x-www-form-urlencoded" | "text/plain" => {
-            std::str::from_utf8(&bytes)
-                .map_err(|_| KnownError::body_parsing("the body is not valid UTF-8"))?;
+            std::str::from_utf8(&bytes).map_err(|_| KnownError::body_parsing("the body is not valid UTF-8"))?;
         }
         _ => {}
     }
@@ -283,34 +243,53 @@ async fn check_body(req: &mut Request) -> Result<(), ApiError> {
 }
 
 fn request_url(req: &Request) -> String {
-    let host = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("localhost");
+    let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
     format!("http://{host}{}", req.uri())
 }
 
-/// poem's own 404/405 bodies become upstream's texts (spec 00 §3.5). Our handlers never answer
-/// with exactly poem's bodies, so those identify framework responses.
+/// Texts poem-openapi uses for request-parsing failures (see `poem_openapi::error`).
+const PARSE_ERROR_PREFIXES: &[&str] = &[
+    "parse request payload error: ",
+    "failed to parse parameter `",
+    "failed to parse path `",
+    "the `Content-Type` requested by the client is not supported",
+    "the client request does not include the `Content-Type` header",
+];
+
+/// Responses the frameworks produce on their own become upstream's: poem's 404/405 bodies get
+/// upstream's texts (spec 00 §3.5) and poem-openapi's request-parsing failures become
+/// `SCHEMA_ERROR` KnownErrors (spec 00 §2.4). Our handlers never answer with these exact texts.
 async fn replace_framework_errors(resp: Response, full_url: &str) -> Response {
     let status = resp.status();
-    if status != StatusCode::NOT_FOUND && status != StatusCode::METHOD_NOT_ALLOWED {
-        return resp;
-    }
-    if resp.headers().contains_key("x-stack-known-error") {
+    let candidate = matches!(
+        status,
+        StatusCode::NOT_FOUND
+            | StatusCode::METHOD_NOT_ALLOWED
+            | StatusCode::BAD_REQUEST
+            | StatusCode::UNSUPPORTED_MEDIA_TYPE
+    ) && !resp.headers().contains_key("x-stack-known-error")
+        && resp.headers().get(header::CONTENT_TYPE).is_some_and(|c| c.as_bytes().starts_with(b"text/plain"));
+    if !candidate {
         return resp;
     }
     let (parts, body) = resp.into_parts();
     let bytes = body.into_bytes().await.unwrap_or_default();
-    match (status, bytes.as_ref()) {
-        (StatusCode::NOT_FOUND, b"not found") => plain_response(
+    let text = String::from_utf8_lossy(&bytes);
+    match status {
+        StatusCode::NOT_FOUND if text == "not found" => plain_response(
             StatusCode::NOT_FOUND,
             format!(
                 "404 — this page does not exist in the Stack Auth API served by stackd.\n\nSee the API documentation at /api/v1/docs.\n\nURL: {full_url}"
             ),
         ),
-        (StatusCode::METHOD_NOT_ALLOWED, b"method not allowed") => plain_response(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed"),
+        StatusCode::METHOD_NOT_ALLOWED if text == "method not allowed" => plain_response(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed"),
+        StatusCode::BAD_REQUEST | StatusCode::UNSUPPORTED_MEDIA_TYPE if PARSE_ERROR_PREFIXES.iter().any(|p| text.starts_with(p)) => {
+            let problem = match text.strip_prefix("the client request does not include the `Content-Type` header") {
+                Some(_) => "body must be defined".to_string(),
+                None => text.replace("parse request payload error: ", "body: "),
+            };
+            poem::error::ResponseError::as_response(&ApiError::from(KnownError::schema(&problem)))
+        }
         _ => Response::from_parts(parts, Body::from_bytes(bytes)),
     }
 }
@@ -340,27 +319,24 @@ fn decorate_api_response(resp: &mut Response, request_id: &str, override_status:
         h.insert("x-hexclave-request-id", v);
     }
     if !h.contains_key(header::CACHE_CONTROL) {
-        h.insert(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store, max-age=0"),
-        );
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store, max-age=0"));
     }
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_METHODS,
-        HeaderValue::from_static("GET, POST, PUT, PATCH, DELETE, OPTIONS"),
-    );
-    h.insert(
-        header::ACCESS_CONTROL_MAX_AGE,
-        HeaderValue::from_static("86400"),
-    );
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_HEADERS,
-        cors_allow_headers().clone(),
-    );
+    if override_status && status.is_client_error() {
+        let actual = HeaderValue::from(status.as_u16());
+        h.insert("x-stack-actual-status", actual.clone());
+        h.insert("x-hexclave-actual-status", actual);
+        resp.set_status(StatusCode::OK);
+    }
+    add_cors_headers(resp);
+}
+
+/// CORS for browser apps (spec 00 §3.1): any origin, every Stack header of both families, no cookies.
+fn add_cors_headers(resp: &mut Response) {
+    let h = resp.headers_mut();
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST, PUT, PATCH, DELETE, OPTIONS"));
+    h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("86400"));
+    h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, cors_allow_headers().clone());
     h.insert(header::VARY, cors_allow_headers().clone());
     h.insert(
         header::ACCESS_CONTROL_EXPOSE_HEADERS,
@@ -368,27 +344,12 @@ fn decorate_api_response(resp: &mut Response, request_id: &str, override_status:
             "content-type, x-stack-actual-status, x-stack-known-error, x-hexclave-actual-status, x-hexclave-known-error, x-stack-request-id",
         ),
     );
-    if override_status && status.is_client_error() {
-        let actual = HeaderValue::from(status.as_u16());
-        h.insert("x-stack-actual-status", actual.clone());
-        h.insert("x-hexclave-actual-status", actual);
-        resp.set_status(StatusCode::OK);
-    }
 }
 
 fn add_security_headers(resp: &mut Response) {
     let h = resp.headers_mut();
-    h.insert(
-        "cross-origin-opener-policy",
-        HeaderValue::from_static("same-origin"),
-    );
-    h.insert(
-        "referrer-policy",
-        HeaderValue::from_static("strict-origin-when-cross-origin"),
-    );
-    h.insert(
-        "x-content-type-options",
-        HeaderValue::from_static("nosniff"),
-    );
+    h.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
+    h.insert("referrer-policy", HeaderValue::from_static("strict-origin-when-cross-origin"));
+    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
     h.insert("x-frame-options", HeaderValue::from_static("SAMEORIGIN"));
 }

@@ -45,29 +45,20 @@ impl RunningServer {
 pub async fn start(config: Config, shutdown_on_signal: bool) -> Result<RunningServer, String> {
     let db = Db::open(&config.db_path, config.synchronous_full)?;
     let created_internal = if config.dev {
-        projects::ensure_dev_internal_project(&db)
-            .map_err(|e| format!("cannot create the development project: {e}"))?
+        projects::ensure_dev_internal_project(&db).map_err(|e| format!("cannot create the development project: {e}"))?
     } else {
         false
     };
     let acceptor = TcpListener::bind(config.listen)
         .into_acceptor()
         .await
-        .map_err(|e| {
-            format!(
-                "cannot listen on {} (--listen / STACKD_LISTEN): {e}",
-                config.listen
-            )
-        })?;
+        .map_err(|e| format!("cannot listen on {} (--listen / STACKD_LISTEN): {e}", config.listen))?;
     let addr = acceptor
         .local_addr()
         .first()
         .and_then(|a| a.as_socket_addr().copied())
         .ok_or("cannot determine the listening address")?;
-    let base_url = config
-        .base_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{addr}"));
+    let base_url = config.base_url.clone().unwrap_or_else(|| format!("http://{addr}"));
     let dev = config.dev;
     let state = AppState::new(config, db, &base_url);
     if dev {
@@ -89,28 +80,19 @@ pub async fn start(config: Config, shutdown_on_signal: bool) -> Result<RunningSe
             }
             tracing::info!("shutting down: no new connections, finishing in-flight requests");
         };
-        poem::Server::new_with_acceptor(acceptor)
-            .run_with_graceful_shutdown(app, signal, Some(SHUTDOWN_GRACE))
-            .await
+        poem::Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(app, signal, Some(SHUTDOWN_GRACE)).await
     });
-    Ok(RunningServer {
-        addr,
-        base_url,
-        state,
-        stop: Some(stop_tx),
-        task,
-    })
+    Ok(RunningServer { addr, base_url, state, stop: Some(stop_tx), task })
 }
 
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => return std::future::pending().await,
-            };
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return std::future::pending().await,
+        };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

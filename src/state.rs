@@ -24,14 +24,8 @@ pub type State = Arc<AppState>;
 impl AppState {
     /// `base_url` is the effective public origin (known once the listener is bound).
     pub fn new(config: Config, db: Db, base_url: &str) -> State {
-        let tokens = TokenService::new(
-            &config.server_secret,
-            base_url,
-            config.access_token_ttl.as_secs() as i64,
-        );
-        let cores = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2);
+        let tokens = TokenService::new(&config.server_secret, base_url, config.access_token_ttl.as_secs() as i64);
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         Arc::new(AppState {
             config,
             db,
@@ -46,13 +40,7 @@ impl AppState {
         &self,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> crate::error::ApiResult<T> {
-        let _permit = self
-            .password_hashing
-            .acquire()
-            .await
-            .map_err(crate::error::ApiError::internal)?;
-        tokio::task::spawn_blocking(f)
-            .await
-            .map_err(crate::error::ApiError::internal)
+        let _permit = self.password_hashing.acquire().await.map_err(crate::error::ApiError::internal)?;
+        tokio::task::spawn_blocking(f).await.map_err(crate::error::ApiError::internal)
     }
 }

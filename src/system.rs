@@ -44,7 +44,8 @@ impl SystemApi {
     /// Welcome text that also shows how the request was authenticated.
     #[oai(path = "/", method = "get", operation_id = "get_api_root")]
     async fn root(&self, auth: AnyAuth) -> ApiResult<PlainText<String>> {
-        let mut text = "Welcome to the Stack API endpoint (served by stackd). Documentation: /api/v1/docs.\n\n".to_string();
+        let mut text =
+            "Welcome to the Stack API endpoint (served by stackd). Documentation: /api/v1/docs.\n\n".to_string();
         match auth.0 {
             None => text.push_str("Authentication: None"),
             Some(auth) => {
@@ -57,60 +58,34 @@ impl SystemApi {
                     None => "None".to_string(),
                     Some(id) => {
                         let (project, id) = (auth.project_id().to_string(), id.to_string());
-                        let user = self
-                            .state
-                            .db
-                            .read(move |c| crate::users::store::load(c, &project, &id))
-                            .await?;
+                        let user = self.state.db.read(move |c| crate::users::store::load(c, &project, &id)).await?;
                         match user {
                             Some(u) => u.primary_email.unwrap_or(u.id),
                             None => "None".to_string(),
                         }
                     }
                 };
-                text.push_str(&format!(
-                    "Authentication: {kind}\n  Project: {}\n  User: {user}",
-                    auth.project_id()
-                ));
+                text.push_str(&format!("Authentication: {kind}\n  Project: {}\n  User: {user}", auth.project_id()));
             }
         }
         Ok(PlainText(text))
     }
 
     /// Tells a dashboard client whether its SDK version works with this server.
-    #[oai(
-        path = "/check-version",
-        method = "post",
-        operation_id = "check_version"
-    )]
-    async fn check_version(
-        &self,
-        _auth: AnyAuth,
-        body: Json<CheckVersionBody>,
-    ) -> ApiResult<Json<CheckVersionResult>> {
+    #[oai(path = "/check-version", method = "post", operation_id = "check_version")]
+    async fn check_version(&self, _auth: AnyAuth, body: Json<CheckVersionBody>) -> ApiResult<Json<CheckVersionResult>> {
         Ok(Json(check_version(&body.client_version)))
     }
 
     /// Answers that a feature is not supported (the SDK shows the text as an error).
-    #[oai(
-        path = "/check-feature-support",
-        method = "post",
-        operation_id = "check_feature_support"
-    )]
+    #[oai(path = "/check-feature-support", method = "post", operation_id = "check_feature_support")]
     async fn check_feature_support(
         &self,
         _auth: AnyAuth,
         body: Json<serde_json::Value>,
     ) -> ApiResult<PlainText<String>> {
-        let name = body
-            .0
-            .get("feature_name")
-            .and_then(|v| v.as_str())
-            .unwrap_or("This feature")
-            .to_string();
-        Ok(PlainText(format!(
-            "{name} is not yet supported by this server (stackd)."
-        )))
+        let name = body.0.get("feature_name").and_then(|v| v.as_str()).unwrap_or("This feature").to_string();
+        Ok(PlainText(format!("{name} is not yet supported by this server (stackd).")))
     }
 }
 
@@ -120,8 +95,7 @@ fn parse_version(v: &str) -> Option<(u64, u64, u64, bool)> {
         None => (v, false),
     };
     let mut parts = core.split('.').map(|p| p.parse::<u64>().ok());
-    let (Some(Some(a)), Some(Some(b)), Some(Some(c)), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(Some(a)), Some(Some(b)), Some(Some(c)), None) = (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return None;
     };
@@ -136,49 +110,37 @@ fn check_version(client: &str) -> CheckVersionResult {
         severe: Some(severe),
     };
     let Some(c) = parse_version(client) else {
-        return outdated(
-            true,
-            format!("The client version {client:?} is not a valid semantic version."),
-        );
+        return outdated(true, format!("The client version {client:?} is not a valid semantic version."));
     };
     if (c.0, c.1, c.2) < (2, 8, 57) || c.0 != server.0 || c.1 != server.1 {
-        return outdated(true, format!("Client version {client} is incompatible with server version {COMPATIBLE_SDK_VERSION}."));
+        return outdated(
+            true,
+            format!("Client version {client} is incompatible with server version {COMPATIBLE_SDK_VERSION}."),
+        );
     }
     if (c.0, c.1, c.2) < (server.0, server.1, server.2) {
         return outdated(
             false,
-            format!(
-                "Client version {client} is older than {COMPATIBLE_SDK_VERSION}; please upgrade."
-            ),
+            format!("Client version {client} is older than {COMPATIBLE_SDK_VERSION}; please upgrade."),
         );
     }
     if c.3 {
-        return outdated(
-            true,
-            format!("Pre-release client version {client} is not supported."),
-        );
+        return outdated(true, format!("Pre-release client version {client} is not supported."));
     }
-    CheckVersionResult {
-        up_to_date: true,
-        error: None,
-        severe: None,
-    }
+    CheckVersionResult { up_to_date: true, error: None, severe: None }
 }
 
 /// `GET /health`: liveness for load balancers and the SDK's network diagnostics.
 #[handler]
 pub async fn health() -> poem::Response {
-    let mut resp = poem::Response::builder()
-        .content_type("application/json; charset=utf-8")
-        .body(r#"{"status":"ok"}"#);
+    let mut resp = poem::Response::builder().content_type("application/json; charset=utf-8").body(r#"{"status":"ok"}"#);
     for name in [
         "access-control-allow-origin",
         "access-control-allow-methods",
         "access-control-allow-headers",
         "access-control-expose-headers",
     ] {
-        resp.headers_mut()
-            .insert(name, poem::http::HeaderValue::from_static("*"));
+        resp.headers_mut().insert(name, poem::http::HeaderValue::from_static("*"));
     }
     resp
 }

@@ -102,34 +102,21 @@ pub struct AudienceKey {
 
 impl AudienceKey {
     fn derive(server_secret: &str, audience: &str) -> AudienceKey {
-        let hk = Hkdf::<Sha256>::new(
-            Some(b"stackd/access-token-signing-key/v1"),
-            server_secret.as_bytes(),
-        );
+        let hk = Hkdf::<Sha256>::new(Some(b"stackd/access-token-signing-key/v1"), server_secret.as_bytes());
         // A 32-byte output is a valid scalar unless it is 0 or ≥ n (probability ~2^-32); then try the next counter.
         let signing = (0u32..)
             .find_map(|counter| {
                 let mut okm = [0u8; 32];
                 let info = [audience.as_bytes(), b"\0", &counter.to_be_bytes()].concat();
-                hk.expand(&info, &mut okm)
-                    .expect("32 bytes is a valid HKDF-SHA256 length");
+                hk.expand(&info, &mut okm).expect("32 bytes is a valid HKDF-SHA256 length");
                 SigningKey::from_slice(&okm).ok()
             })
             .expect("some counter yields a valid scalar");
         let verifying = *signing.verifying_key();
         let point = verifying.to_encoded_point(false);
-        let (x, y) = (
-            point.x().expect("uncompressed point"),
-            point.y().expect("uncompressed point"),
-        );
+        let (x, y) = (point.x().expect("uncompressed point"), point.y().expect("uncompressed point"));
         let kid = B64.encode(Sha256::digest(point.as_bytes()))[..12].to_string();
-        AudienceKey {
-            signing,
-            verifying,
-            kid,
-            x: B64.encode(x),
-            y: B64.encode(y),
-        }
+        AudienceKey { signing, verifying, kid, x: B64.encode(x), y: B64.encode(y) }
     }
 }
 
@@ -160,10 +147,7 @@ impl TokenService {
             return k.clone();
         }
         let key = Arc::new(AudienceKey::derive(&self.server_secret, audience));
-        self.keys
-            .write()
-            .expect("key cache lock")
-            .insert(audience.to_string(), key.clone());
+        self.keys.write().expect("key cache lock").insert(audience.to_string(), key.clone());
         key
     }
 
@@ -181,12 +165,7 @@ impl TokenService {
     }
 
     /// The public keys of a project's JWKS, in spec order (spec 00 §4.6).
-    pub fn jwks(
-        &self,
-        project_id: &str,
-        include_restricted: bool,
-        include_anonymous: bool,
-    ) -> Vec<Arc<AudienceKey>> {
+    pub fn jwks(&self, project_id: &str, include_restricted: bool, include_anonymous: bool) -> Vec<Arc<AudienceKey>> {
         let mut kinds = vec![TokenKind::Normal];
         if include_restricted || include_anonymous {
             kinds.push(TokenKind::Restricted);
@@ -194,21 +173,13 @@ impl TokenService {
         if include_anonymous {
             kinds.push(TokenKind::Anonymous);
         }
-        kinds
-            .iter()
-            .map(|k| self.key(&k.audience(project_id)))
-            .collect()
+        kinds.iter().map(|k| self.key(&k.audience(project_id))).collect()
     }
 
     /// Verifies signature, audience/issuer consistency and expiry (spec 00 §4.5). Anonymous and
     /// restricted tokens are accepted here; callers decide whether to allow them.
     pub fn verify(&self, token: &str, now_secs: i64) -> Result<Arc<AccessClaims>, KnownError> {
-        let cached = self
-            .verified
-            .read()
-            .expect("token cache lock")
-            .get(token)
-            .cloned();
+        let cached = self.verified.read().expect("token cache lock").get(token).cloned();
         let claims = match cached {
             Some(c) => c,
             None => {
@@ -235,16 +206,10 @@ impl TokenService {
     fn verify_signature(&self, token: &str) -> Result<AccessClaims, KnownError> {
         let bad = KnownError::unparsable_access_token;
         let mut parts = token.split('.');
-        let (Some(h), Some(p), Some(s), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
+        let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
             return Err(bad());
         };
-        let header: Value = B64
-            .decode(h)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .ok_or_else(bad)?;
+        let header: Value = B64.decode(h).ok().and_then(|b| serde_json::from_slice(&b).ok()).ok_or_else(bad)?;
         if header.get("alg").and_then(Value::as_str) != Some("ES256") {
             return Err(bad());
         }
@@ -255,14 +220,8 @@ impl TokenService {
         if key.kid != kid {
             return Err(bad());
         }
-        let signature = B64
-            .decode(s)
-            .ok()
-            .and_then(|b| Signature::from_slice(&b).ok())
-            .ok_or_else(bad)?;
-        key.verifying
-            .verify(token[..h.len() + 1 + p.len()].as_bytes(), &signature)
-            .map_err(|_| bad())?;
+        let signature = B64.decode(s).ok().and_then(|b| Signature::from_slice(&b).ok()).ok_or_else(bad)?;
+        key.verifying.verify(&token.as_bytes()[..h.len() + 1 + p.len()], &signature).map_err(|_| bad())?;
 
         // The audience decides the kind; issuer and flags must agree with it.
         let project = claims.aud.split(':').next().unwrap_or_default();
@@ -305,12 +264,8 @@ mod tests {
             is_restricted: kind != TokenKind::Normal,
             restricted_reason: match kind {
                 TokenKind::Normal => None,
-                TokenKind::Anonymous => Some(RestrictedReason {
-                    kind: "anonymous".into(),
-                }),
-                TokenKind::Restricted => Some(RestrictedReason {
-                    kind: "restricted_by_administrator".into(),
-                }),
+                TokenKind::Anonymous => Some(RestrictedReason { kind: "anonymous".into() }),
+                TokenKind::Restricted => Some(RestrictedReason { kind: "restricted_by_administrator".into() }),
             },
             requires_totp_mfa: false,
         }
@@ -328,31 +283,18 @@ mod tests {
     #[test]
     fn sign_then_verify_and_reject_tampering() {
         let svc = TokenService::new("s".repeat(32).as_str(), "http://x", 600);
-        for kind in [
-            TokenKind::Normal,
-            TokenKind::Restricted,
-            TokenKind::Anonymous,
-        ] {
+        for kind in [TokenKind::Normal, TokenKind::Restricted, TokenKind::Anonymous] {
             let t = svc.sign(&claims(&svc, kind, 100));
             assert_eq!(svc.verify(&t, 50).unwrap().kind(), kind);
-            assert_eq!(
-                svc.verify(&t, 100).unwrap_err().code,
-                "ACCESS_TOKEN_EXPIRED"
-            );
+            assert_eq!(svc.verify(&t, 100).unwrap_err().code, "ACCESS_TOKEN_EXPIRED");
             let mut tampered = t.clone().into_bytes();
             let i = tampered.len() - 10;
             tampered[i] = if tampered[i] == b'A' { b'B' } else { b'A' };
             let tampered = String::from_utf8(tampered).unwrap();
-            assert_eq!(
-                svc.verify(&tampered, 50).unwrap_err().code,
-                "UNPARSABLE_ACCESS_TOKEN"
-            );
+            assert_eq!(svc.verify(&tampered, 50).unwrap_err().code, "UNPARSABLE_ACCESS_TOKEN");
         }
         let other = TokenService::new("t".repeat(32).as_str(), "http://x", 600);
         let foreign = other.sign(&claims(&other, TokenKind::Normal, 100));
-        assert_eq!(
-            svc.verify(&foreign, 50).unwrap_err().code,
-            "UNPARSABLE_ACCESS_TOKEN"
-        );
+        assert_eq!(svc.verify(&foreign, 50).unwrap_err().code, "UNPARSABLE_ACCESS_TOKEN");
     }
 }

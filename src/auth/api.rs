@@ -50,11 +50,7 @@ impl AuthApi {
             return Ok(None);
         };
         let (project_id, user_id) = (auth.project_id().to_string(), token.sub.clone());
-        let user = self
-            .state
-            .db
-            .read(move |c| store::load(c, &project_id, &user_id))
-            .await?;
+        let user = self.state.db.read(move |c| store::load(c, &project_id, &user_id)).await?;
         Ok(user.filter(|u| u.is_anonymous).map(|u| u.id))
     }
 }
@@ -63,11 +59,7 @@ impl AuthApi {
 impl AuthApi {
     /// Creates an account with e-mail and password and signs it in. Called while signed in as an
     /// anonymous user, it upgrades that user (same id) instead.
-    #[oai(
-        path = "/auth/password/sign-up",
-        method = "post",
-        operation_id = "sign_up_with_password"
-    )]
+    #[oai(path = "/auth/password/sign-up", method = "post", operation_id = "sign_up_with_password")]
     async fn sign_up(&self, auth: ClientAuth, body: Json<SignUpBody>) -> ApiResult<Json<SignedIn>> {
         let auth = auth.0;
         let body = body.0;
@@ -116,14 +108,8 @@ impl AuthApi {
                     }
                     None => insert_user(tx, project_id, changes)?,
                 };
-                let issued = sessions::start(
-                    tx,
-                    &state.tokens,
-                    &project.project,
-                    &user_id,
-                    DEFAULT_SESSION_MILLIS,
-                    false,
-                )?;
+                let issued =
+                    sessions::start(tx, &state.tokens, &project.project, &user_id, DEFAULT_SESSION_MILLIS, false)?;
                 Ok((user_id, issued))
             })
             .await?;
@@ -135,11 +121,7 @@ impl AuthApi {
     }
 
     /// Signs in with e-mail and password.
-    #[oai(
-        path = "/auth/password/sign-in",
-        method = "post",
-        operation_id = "sign_in_with_password"
-    )]
+    #[oai(path = "/auth/password/sign-in", method = "post", operation_id = "sign_in_with_password")]
     async fn sign_in(&self, auth: ClientAuth, body: Json<SignInBody>) -> ApiResult<Json<SignedIn>> {
         let auth = auth.0;
         let body = body.0;
@@ -185,30 +167,15 @@ impl AuthApi {
             .state
             .db
             .write(move |tx| {
-                sessions::start(
-                    tx,
-                    &state.tokens,
-                    &project.project,
-                    &session_user,
-                    DEFAULT_SESSION_MILLIS,
-                    false,
-                )
+                sessions::start(tx, &state.tokens, &project.project, &session_user, DEFAULT_SESSION_MILLIS, false)
             })
             .await?;
-        Ok(Json(SignedIn {
-            access_token: issued.access_token,
-            refresh_token: issued.refresh_token,
-            user_id,
-        }))
+        Ok(Json(SignedIn { access_token: issued.access_token, refresh_token: issued.refresh_token, user_id }))
     }
 
     /// Creates an anonymous user and signs it in. Its tokens use the anonymous issuer and audience;
     /// send `x-stack-allow-anonymous-user: true` to use them.
-    #[oai(
-        path = "/auth/anonymous/sign-up",
-        method = "post",
-        operation_id = "sign_up_anonymously"
-    )]
+    #[oai(path = "/auth/anonymous/sign-up", method = "post", operation_id = "sign_up_anonymously")]
     async fn anonymous_sign_up(&self, auth: ClientAuth) -> ApiResult<Json<SignedIn>> {
         let auth = auth.0;
         let state = self.state.clone();
@@ -217,26 +184,13 @@ impl AuthApi {
             .state
             .db
             .write(move |tx| {
-                let changes = UserChanges {
-                    is_anonymous: Some(true),
-                    ..Default::default()
-                };
+                let changes = UserChanges { is_anonymous: Some(true), ..Default::default() };
                 let user_id = insert_user(tx, &project.project.id, changes)?;
-                let issued = sessions::start(
-                    tx,
-                    &state.tokens,
-                    &project.project,
-                    &user_id,
-                    DEFAULT_SESSION_MILLIS,
-                    false,
-                )?;
+                let issued =
+                    sessions::start(tx, &state.tokens, &project.project, &user_id, DEFAULT_SESSION_MILLIS, false)?;
                 Ok((user_id, issued))
             })
             .await?;
-        Ok(Json(SignedIn {
-            access_token: issued.access_token,
-            refresh_token: issued.refresh_token,
-            user_id,
-        }))
+        Ok(Json(SignedIn { access_token: issued.access_token, refresh_token: issued.refresh_token, user_id }))
     }
 }

@@ -160,10 +160,7 @@ fn domains(config: &ProjectConfig) -> Vec<Domain> {
     let mut d: Vec<Domain> = config
         .domains
         .iter()
-        .map(|d| Domain {
-            domain: d.domain.clone(),
-            handler_path: d.handler_path.clone(),
-        })
+        .map(|d| Domain { domain: d.domain.clone(), handler_path: d.handler_path.clone() })
         .collect();
     d.sort_by(|a, b| a.domain.cmp(&b.domain));
     d
@@ -224,9 +221,7 @@ pub fn admin_view(p: &Project) -> AdminProject {
             oauth_providers: vec![],
             enabled_oauth_providers: vec![],
             domains: domains(c),
-            email_config: EmailConfig {
-                kind: "shared".into(),
-            },
+            email_config: EmailConfig { kind: "shared".into() },
             email_theme: DEFAULT_EMAIL_THEME.into(),
             team_creator_default_permissions: permission_ids(&c.team_creator_default_permissions),
             team_member_default_permissions: permission_ids(&c.team_member_default_permissions),
@@ -251,11 +246,7 @@ fn one_of(field: &str, value: &str, allowed: &[&str]) -> ApiResult<()> {
     if allowed.contains(&value) {
         Ok(())
     } else {
-        Err(KnownError::schema(&format!(
-            "{field} must be one of the following values: {}",
-            allowed.join(", ")
-        ))
-        .into())
+        Err(KnownError::schema(&format!("{field} must be one of the following values: {}", allowed.join(", "))).into())
     }
 }
 
@@ -289,112 +280,60 @@ fn apply_patch(p: &mut Project, patch: ProjectPatch) -> ApiResult<()> {
     maybe(&mut p.logo_url, patch.logo_url);
     maybe(&mut p.logo_full_url, patch.logo_full_url);
     maybe(&mut p.logo_dark_mode_url, patch.logo_dark_mode_url);
-    maybe(
-        &mut p.logo_full_dark_mode_url,
-        patch.logo_full_dark_mode_url,
-    );
+    maybe(&mut p.logo_full_dark_mode_url, patch.logo_full_dark_mode_url);
     let Some(c) = patch.config else { return Ok(()) };
     let cfg = &mut p.config;
     set(&mut cfg.sign_up_enabled, c.sign_up_enabled);
     set(&mut cfg.credential_enabled, c.credential_enabled);
     set(&mut cfg.magic_link_enabled, c.magic_link_enabled);
     set(&mut cfg.passkey_enabled, c.passkey_enabled);
-    set(
-        &mut cfg.client_team_creation_enabled,
-        c.client_team_creation_enabled,
-    );
-    set(
-        &mut cfg.client_user_deletion_enabled,
-        c.client_user_deletion_enabled,
-    );
+    set(&mut cfg.client_team_creation_enabled, c.client_team_creation_enabled);
+    set(&mut cfg.client_user_deletion_enabled, c.client_user_deletion_enabled);
     set(&mut cfg.allow_localhost, c.allow_localhost);
     set(&mut cfg.allow_user_api_keys, c.allow_user_api_keys);
     set(&mut cfg.allow_team_api_keys, c.allow_team_api_keys);
     set(&mut cfg.create_team_on_sign_up, c.create_team_on_sign_up);
-    set(
-        &mut cfg.require_email_verification,
-        c.require_email_verification,
-    );
+    set(&mut cfg.require_email_verification, c.require_email_verification);
     if let Some(strategy) = c.oauth_account_merge_strategy {
-        one_of(
-            "body.config.oauth_account_merge_strategy",
-            &strategy,
-            MERGE_STRATEGIES,
-        )?;
+        one_of("body.config.oauth_account_merge_strategy", &strategy, MERGE_STRATEGIES)?;
         cfg.oauth_account_merge_strategy = strategy;
     }
     if let Some(domains) = c.domains {
         for d in &domains {
             if !(d.domain.starts_with("http://") || d.domain.starts_with("https://")) {
-                return Err(KnownError::schema(
-                    "body.config.domains: URL must start with http:// or https://",
-                )
-                .into());
+                return Err(KnownError::schema("body.config.domains: URL must start with http:// or https://").into());
             }
             if !d.handler_path.starts_with('/') {
-                return Err(KnownError::schema(
-                    "body.config.domains: handler_path must start with /",
-                )
-                .into());
+                return Err(KnownError::schema("body.config.domains: handler_path must start with /").into());
             }
         }
-        cfg.domains = domains
-            .into_iter()
-            .map(|d| TrustedDomain {
-                domain: d.domain,
-                handler_path: d.handler_path,
-            })
-            .collect();
+        cfg.domains =
+            domains.into_iter().map(|d| TrustedDomain { domain: d.domain, handler_path: d.handler_path }).collect();
     }
     let ids = |v: Vec<PermissionIdInput>| v.into_iter().map(|p| p.id).collect::<Vec<_>>();
-    set(
-        &mut cfg.team_creator_default_permissions,
-        c.team_creator_default_permissions.map(ids),
-    );
-    set(
-        &mut cfg.team_member_default_permissions,
-        c.team_member_default_permissions.map(ids),
-    );
-    set(
-        &mut cfg.user_default_permissions,
-        c.user_default_permissions.map(ids),
-    );
+    set(&mut cfg.team_creator_default_permissions, c.team_creator_default_permissions.map(ids));
+    set(&mut cfg.team_member_default_permissions, c.team_member_default_permissions.map(ids));
+    set(&mut cfg.user_default_permissions, c.user_default_permissions.map(ids));
     Ok(())
 }
 
 #[OpenApi(tag = "Tag::Projects")]
 impl ProjectsApi {
     /// The current project's public view: name and the settings a sign-in UI needs.
-    #[oai(
-        path = "/projects/current",
-        method = "get",
-        operation_id = "get_current_project"
-    )]
+    #[oai(path = "/projects/current", method = "get", operation_id = "get_current_project")]
     async fn get_current(&self, auth: ClientAuth) -> ApiResult<Json<ClientProject>> {
         Ok(Json(client_view(auth.0.project())))
     }
 
     /// The current project with its full configuration (admin only).
-    #[oai(
-        path = "/internal/projects/current",
-        method = "get",
-        operation_id = "get_current_project_admin"
-    )]
+    #[oai(path = "/internal/projects/current", method = "get", operation_id = "get_current_project_admin")]
     async fn get_current_admin(&self, auth: AdminAuth) -> ApiResult<Json<AdminProject>> {
         Ok(Json(admin_view(auth.0.project())))
     }
 
     /// Updates the current project; `config` fields that are given replace the stored ones.
-    #[oai(
-        path = "/internal/projects/current",
-        method = "patch",
-        operation_id = "update_current_project"
-    )]
-    async fn update_current(
-        &self,
-        auth: AdminAuth,
-        body: Json<ProjectPatch>,
-    ) -> ApiResult<Json<AdminProject>> {
+    #[oai(path = "/internal/projects/current", method = "patch", operation_id = "update_current_project")]
+    async fn update_current(&self, auth: AdminAuth, body: Json<ProjectPatch>) -> ApiResult<Json<AdminProject>> {
         // Read, change and write in one transaction so concurrent patches cannot lose each other's fields.
         let id = auth.0.project_id().to_string();
         let patch = body.0;
@@ -402,8 +341,7 @@ impl ProjectsApi {
             .state
             .db
             .write(move |tx| {
-                let mut project = projects::load(tx, &id)?
-                    .ok_or_else(|| KnownError::current_project_not_found(&id))?;
+                let mut project = projects::load(tx, &id)?.ok_or_else(|| KnownError::current_project_not_found(&id))?;
                 apply_patch(&mut project, patch)?;
                 projects::update(tx, &project)?;
                 Ok(project)

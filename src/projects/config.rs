@@ -96,10 +96,7 @@ fn origin_of(url: &str) -> Option<(String, String, u16)> {
         _ => return None,
     };
     let authority = rest.split(['/', '?', '#']).next()?;
-    let authority = authority
-        .rsplit_once('@')
-        .map(|(_, h)| h)
-        .unwrap_or(authority);
+    let authority = authority.rsplit_once('@').map(|(_, h)| h).unwrap_or(authority);
     let (host, port) = match authority.rsplit_once(':') {
         Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => (h, p.parse().ok()?),
         _ => (authority, default_port),
@@ -113,9 +110,7 @@ fn host_matches(pattern: &str, host: &str) -> bool {
         match p.first() {
             None => h.is_empty(),
             Some(b'*') if p.get(1) == Some(&b'*') => (0..=h.len()).any(|i| go(&p[2..], &h[i..])),
-            Some(b'*') => (0..=h.len())
-                .take_while(|&i| i == 0 || h[i - 1] != b'.')
-                .any(|i| go(&p[1..], &h[i..])),
+            Some(b'*') => (0..=h.len()).take_while(|&i| i == 0 || h[i - 1] != b'.').any(|i| go(&p[1..], &h[i..])),
             Some(c) => h.first() == Some(c) && go(&p[1..], &h[1..]),
         }
     }
@@ -128,17 +123,11 @@ impl ProjectConfig {
         let Some((scheme, host, port)) = origin_of(url) else {
             return false;
         };
-        if self.allow_localhost
-            && (host == "localhost" || host.ends_with(".localhost") || host.starts_with("127."))
-        {
+        if self.allow_localhost && (host == "localhost" || host.ends_with(".localhost") || host.starts_with("127.")) {
             return true;
         }
         self.domains.iter().any(|d| match origin_of(&d.domain) {
-            Some((s, h, p)) => {
-                s == scheme
-                    && p == port
-                    && (h == host || (h.contains('*') && host_matches(&h, &host)))
-            }
+            Some((s, h, p)) => s == scheme && p == port && (h == host || (h.contains('*') && host_matches(&h, &host))),
             None => false,
         })
     }
@@ -150,23 +139,15 @@ mod tests {
 
     #[test]
     fn trusted_urls() {
-        let mut c = ProjectConfig {
-            allow_localhost: true,
-            ..Default::default()
-        };
+        let mut c = ProjectConfig { allow_localhost: true, ..Default::default() };
         assert!(c.is_trusted_url("http://localhost:3000/handler"));
         assert!(c.is_trusted_url("http://127.0.0.1/x"));
         assert!(!c.is_trusted_url("https://evil.example/x"));
         c.allow_localhost = false;
         assert!(!c.is_trusted_url("http://localhost:3000/handler"));
-        c.domains.push(TrustedDomain {
-            domain: "https://app.example.com".into(),
-            handler_path: "/handler".into(),
-        });
-        c.domains.push(TrustedDomain {
-            domain: "https://*.preview.example.com".into(),
-            handler_path: "/handler".into(),
-        });
+        c.domains.push(TrustedDomain { domain: "https://app.example.com".into(), handler_path: "/handler".into() });
+        c.domains
+            .push(TrustedDomain { domain: "https://*.preview.example.com".into(), handler_path: "/handler".into() });
         assert!(c.is_trusted_url("https://app.example.com/anything?x=1"));
         assert!(!c.is_trusted_url("http://app.example.com/"));
         assert!(!c.is_trusted_url("https://app.example.com:8443/"));

@@ -20,11 +20,9 @@ pub use config::ProjectConfig;
 pub const INTERNAL_PROJECT_ID: &str = "internal";
 
 /// Upstream's well-known local-development keys of `internal` (spec 00 §6.1).
-pub const DEV_PUBLISHABLE_CLIENT_KEY: &str =
-    "this-publishable-client-key-is-for-local-development-only";
+pub const DEV_PUBLISHABLE_CLIENT_KEY: &str = "this-publishable-client-key-is-for-local-development-only";
 pub const DEV_SECRET_SERVER_KEY: &str = "this-secret-server-key-is-for-local-development-only";
-pub const DEV_SUPER_SECRET_ADMIN_KEY: &str =
-    "this-super-secret-admin-key-is-for-local-development-only";
+pub const DEV_SUPER_SECRET_ADMIN_KEY: &str = "this-super-secret-admin-key-is-for-local-development-only";
 
 #[derive(Debug, Clone)]
 pub struct Project {
@@ -107,10 +105,7 @@ impl ProjectCache {
         let loaded = db.read(move |c| load_entry(c, &owned)).await?;
         Ok(loaded.map(|entry| {
             let entry = Arc::new(entry);
-            self.entries
-                .write()
-                .expect("project cache lock")
-                .insert(id.to_string(), entry.clone());
+            self.entries.write().expect("project cache lock").insert(id.to_string(), entry.clone());
             entry
         }))
     }
@@ -143,9 +138,7 @@ fn project_from_row(r: &rusqlite::Row) -> rusqlite::Result<Project> {
 }
 
 pub fn load(conn: &Connection, id: &str) -> ApiResult<Option<Project>> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {PROJECT_COLUMNS} FROM projects WHERE id = ?1"
-    ))?;
+    let mut stmt = conn.prepare_cached(&format!("SELECT {PROJECT_COLUMNS} FROM projects WHERE id = ?1"))?;
     Ok(stmt.query_row([id], project_from_row).optional()?)
 }
 
@@ -249,12 +242,7 @@ pub fn insert_key_set(
 /// 2099-12-31T23:59:59Z, the expiry upstream gives seeded key sets.
 const FAR_FUTURE_MILLIS: i64 = 4_102_444_799_000;
 
-fn new_project(
-    id: String,
-    display_name: &str,
-    description: &str,
-    config: ProjectConfig,
-) -> Project {
+fn new_project(id: String, display_name: &str, description: &str, config: ProjectConfig) -> Project {
     Project {
         id,
         display_name: display_name.to_string(),
@@ -272,11 +260,7 @@ fn new_project(
 }
 
 /// Creates a project (random UUID id) with one key set of random `pck_`/`ssk_`/`sak_` keys.
-pub fn create_with_keys(
-    tx: &Transaction,
-    display_name: &str,
-    config: ProjectConfig,
-) -> ApiResult<(Project, NewKeys)> {
+pub fn create_with_keys(tx: &Transaction, display_name: &str, config: ProjectConfig) -> ApiResult<(Project, NewKeys)> {
     let project = new_project(uuid::Uuid::new_v4().to_string(), display_name, "", config);
     insert(tx, &project)?;
     let keys = NewKeys {
@@ -291,11 +275,7 @@ pub fn create_with_keys(
         &keys.key_set_id,
         "Created by stackd project create",
         FAR_FUTURE_MILLIS,
-        [
-            &keys.publishable_client_key,
-            &keys.secret_server_key,
-            &keys.super_secret_admin_key,
-        ],
+        [&keys.publishable_client_key, &keys.secret_server_key, &keys.super_secret_admin_key],
     )?;
     Ok((project, keys))
 }
@@ -320,11 +300,7 @@ pub fn ensure_dev_internal_project(db: &Db) -> ApiResult<bool> {
             "3142e763-b230-44b5-8636-aa62f7489c26",
             "Internal API key set",
             FAR_FUTURE_MILLIS,
-            [
-                DEV_PUBLISHABLE_CLIENT_KEY,
-                DEV_SECRET_SERVER_KEY,
-                DEV_SUPER_SECRET_ADMIN_KEY,
-            ],
+            [DEV_PUBLISHABLE_CLIENT_KEY, DEV_SECRET_SERVER_KEY, DEV_SUPER_SECRET_ADMIN_KEY],
         )?;
         Ok(true)
     })

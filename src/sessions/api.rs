@@ -103,11 +103,7 @@ pub struct TokenGrant {
 pub enum TokenResponse {
     /// A fresh access token (the refresh token is not rotated).
     #[oai(status = 200)]
-    Ok(
-        Json<TokenGrant>,
-        #[oai(header = "cache-control")] String,
-        #[oai(header = "pragma")] String,
-    ),
+    Ok(Json<TokenGrant>, #[oai(header = "cache-control")] String, #[oai(header = "pragma")] String),
 }
 
 #[derive(Object)]
@@ -137,22 +133,14 @@ pub enum JwksResponse {
 
 /// An OAuth-level error (`{error, error_description}`), not a KnownError.
 fn oauth_error(error: &'static str, description: &str) -> ApiError {
-    ApiError::OAuth {
-        status: StatusCode::BAD_REQUEST,
-        error,
-        description: description.to_string(),
-    }
+    ApiError::OAuth { status: StatusCode::BAD_REQUEST, error, description: description.to_string() }
 }
 
 fn basic_credentials(req: &Request) -> Option<(String, String)> {
     use base64::Engine;
     let value = req.headers().get("authorization")?.to_str().ok()?;
-    let encoded = value
-        .strip_prefix("Basic ")
-        .or_else(|| value.strip_prefix("basic "))?;
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .ok()?;
+    let encoded = value.strip_prefix("Basic ").or_else(|| value.strip_prefix("basic "))?;
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
     let text = String::from_utf8(decoded).ok()?;
     let (id, secret) = text.split_once(':')?;
     Some((id.to_string(), secret.to_string()))
@@ -161,22 +149,11 @@ fn basic_credentials(req: &Request) -> Option<(String, String)> {
 #[OpenApi(tag = "Tag::Sessions")]
 impl SessionsApi {
     /// Creates a session for a user and returns its tokens (server-side sign-in, impersonation).
-    #[oai(
-        path = "/auth/sessions",
-        method = "post",
-        operation_id = "create_session"
-    )]
-    async fn create_session(
-        &self,
-        auth: ServerAuth,
-        body: Json<CreateSessionBody>,
-    ) -> ApiResult<Json<TokenPair>> {
+    #[oai(path = "/auth/sessions", method = "post", operation_id = "create_session")]
+    async fn create_session(&self, auth: ServerAuth, body: Json<CreateSessionBody>) -> ApiResult<Json<TokenPair>> {
         let auth = auth.0;
         let user_id = parse_user_id(&auth, &body.user_id)?;
-        let lifetime = body
-            .expires_in_millis
-            .unwrap_or(DEFAULT_SESSION_MILLIS)
-            .min(MAX_SESSION_MILLIS);
+        let lifetime = body.expires_in_millis.unwrap_or(DEFAULT_SESSION_MILLIS).min(MAX_SESSION_MILLIS);
         let impersonation = body.is_impersonation.unwrap_or(false);
         let state = self.state.clone();
         let project = auth.project.clone();
@@ -187,43 +164,22 @@ impl SessionsApi {
                 if !crate::users::store::exists(tx, &project.project.id, &user_id)? {
                     return Err(KnownError::user_id_does_not_exist(&user_id).into());
                 }
-                sessions::start(
-                    tx,
-                    &state.tokens,
-                    &project.project,
-                    &user_id,
-                    lifetime,
-                    impersonation,
-                )
+                sessions::start(tx, &state.tokens, &project.project, &user_id, lifetime, impersonation)
             })
             .await?;
-        Ok(Json(TokenPair {
-            refresh_token: issued.refresh_token,
-            access_token: issued.access_token,
-        }))
+        Ok(Json(TokenPair { refresh_token: issued.refresh_token, access_token: issued.access_token }))
     }
 
     /// Lists a user's active sessions, newest first. Clients may only list their own.
-    #[oai(
-        path = "/auth/sessions",
-        method = "get",
-        operation_id = "list_sessions"
-    )]
-    async fn list_sessions(
-        &self,
-        auth: ClientAuth,
-        user_id: Query<Option<String>>,
-    ) -> ApiResult<Json<SessionList>> {
+    #[oai(path = "/auth/sessions", method = "get", operation_id = "list_sessions")]
+    async fn list_sessions(&self, auth: ClientAuth, user_id: Query<Option<String>>) -> ApiResult<Json<SessionList>> {
         let auth = auth.0;
         let Some(raw) = user_id.0 else {
             return Err(KnownError::schema("query.user_id must be defined").into());
         };
         let user_id = parse_user_id(&auth, &raw)?;
         if !auth.access_type.is_server_or_higher() && Some(user_id.as_str()) != auth.user_id() {
-            return Err(ApiError::plain(
-                StatusCode::FORBIDDEN,
-                "Client can only list sessions for their own user.",
-            ));
+            return Err(ApiError::plain(StatusCode::FORBIDDEN, "Client can only list sessions for their own user."));
         }
         let current = auth.token.as_ref().map(|t| t.refresh_token_id.clone());
         let include_impersonation = auth.access_type == crate::context::AccessType::Admin;
@@ -231,15 +187,7 @@ impl SessionsApi {
         let rows = self
             .state
             .db
-            .read(move |c| {
-                store::list_for_user(
-                    c,
-                    &project_id,
-                    &user_id,
-                    include_impersonation,
-                    now_millis(),
-                )
-            })
+            .read(move |c| store::list_for_user(c, &project_id, &user_id, include_impersonation, now_millis()))
             .await?;
         let items = rows
             .into_iter()
@@ -252,31 +200,18 @@ impl SessionsApi {
                 is_impersonation: s.is_impersonation,
             })
             .collect();
-        Ok(Json(SessionList {
-            items,
-            is_paginated: false,
-        }))
+        Ok(Json(SessionList { items, is_paginated: false }))
     }
 
     /// Signs out: revokes the session that issued the request's access token.
-    #[oai(
-        path = "/auth/sessions/current",
-        method = "delete",
-        operation_id = "sign_out"
-    )]
+    #[oai(path = "/auth/sessions/current", method = "delete", operation_id = "sign_out")]
     async fn delete_current(&self, auth: ClientAuth) -> ApiResult<Json<Success>> {
         let auth = auth.0;
         let Some(token) = auth.token.clone() else {
-            return Err(
-                KnownError::access_token_expired(Some(now_millis()), None, None, None).into(),
-            );
+            return Err(KnownError::access_token_expired(Some(now_millis()), None, None, None).into());
         };
         let project_id = auth.project_id().to_string();
-        let deleted = self
-            .state
-            .db
-            .write(move |tx| store::delete(tx, &project_id, &token.refresh_token_id))
-            .await?;
+        let deleted = self.state.db.write(move |tx| store::delete(tx, &project_id, &token.refresh_token_id)).await?;
         if !deleted {
             return Err(KnownError::refresh_token_not_found_or_expired().into());
         }
@@ -284,11 +219,7 @@ impl SessionsApi {
     }
 
     /// Revokes one of a user's other sessions.
-    #[oai(
-        path = "/auth/sessions/:session_id",
-        method = "delete",
-        operation_id = "delete_session"
-    )]
+    #[oai(path = "/auth/sessions/:session_id", method = "delete", operation_id = "delete_session")]
     async fn delete_session(
         &self,
         auth: ClientAuth,
@@ -300,11 +231,7 @@ impl SessionsApi {
             parse_user_id(&auth, raw)?;
         }
         let session_id = session_id.0;
-        if auth
-            .token
-            .as_ref()
-            .is_some_and(|t| t.refresh_token_id == session_id)
-        {
+        if auth.token.as_ref().is_some_and(|t| t.refresh_token_id == session_id) {
             return Err(KnownError::cannot_delete_current_session().into());
         }
         let project_id = auth.project_id().to_string();
@@ -332,11 +259,7 @@ impl SessionsApi {
     }
 
     /// Exchanges the `x-stack-refresh-token` header for a new access token.
-    #[oai(
-        path = "/auth/sessions/current/refresh",
-        method = "post",
-        operation_id = "refresh_access_token"
-    )]
+    #[oai(path = "/auth/sessions/current/refresh", method = "post", operation_id = "refresh_access_token")]
     async fn refresh(
         &self,
         auth: ClientAuth,
@@ -358,40 +281,35 @@ impl SessionsApi {
             .await?;
         Ok(Json(AccessTokenOnly { access_token }))
     }
+}
 
+pub struct OauthApi {
+    pub state: State,
+}
+
+#[OpenApi(tag = "Tag::Oauth")]
+impl OauthApi {
     /// OAuth 2 token endpoint. Serves the `refresh_token` grant as the SDK sends it
     /// (form-encoded, `client_id` = project id, `client_secret` = publishable key).
-    #[oai(
-        path = "/auth/oauth/token",
-        method = "post",
-        operation_id = "oauth_token",
-        tag = "Tag::Oauth"
-    )]
-    async fn oauth_token(
-        &self,
-        _auth: AnyAuth,
-        req: &Request,
-        body: TokenRequest,
-    ) -> ApiResult<TokenResponse> {
+    #[oai(path = "/auth/oauth/token", method = "post", operation_id = "oauth_token")]
+    async fn oauth_token(&self, _auth: AnyAuth, req: &Request, body: TokenRequest) -> ApiResult<TokenResponse> {
         let body = match body {
             TokenRequest::Form(Form(b)) | TokenRequest::Json(Json(b)) => b,
         };
         let grant_type = body.grant_type.as_deref().unwrap_or_default();
         if grant_type != "refresh_token" && grant_type != "authorization_code" {
-            return Err(KnownError::schema("body.grant_type must be one of the following values: authorization_code, refresh_token").into());
+            return Err(KnownError::schema(
+                "body.grant_type must be one of the following values: authorization_code, refresh_token",
+            )
+            .into());
         }
-        let (client_id, client_secret) = match (body.client_id.clone(), body.client_secret.clone())
-        {
+        let (client_id, client_secret) = match (body.client_id.clone(), body.client_secret.clone()) {
             (Some(id), secret) => (Some(id), secret),
-            (None, _) => basic_credentials(req)
-                .map(|(i, s)| (Some(i), Some(s)))
-                .unwrap_or((None, None)),
+            (None, _) => basic_credentials(req).map(|(i, s)| (Some(i), Some(s))).unwrap_or((None, None)),
         };
         let invalid_client = || KnownError::invalid_oauth_client_id_or_secret(None);
         let client_id = client_id.ok_or_else(invalid_client)?;
-        let (project_id, branch) = client_id
-            .split_once('#')
-            .unwrap_or((client_id.as_str(), "main"));
+        let (project_id, branch) = client_id.split_once('#').unwrap_or((client_id.as_str(), "main"));
         let entry = self
             .state
             .projects
@@ -402,9 +320,7 @@ impl SessionsApi {
         let requires_key = entry.project.config.require_publishable_client_key;
         match client_secret.as_deref() {
             Some("__stack_public_client__") | None if requires_key => {
-                return Err(
-                    KnownError::publishable_client_key_required(Some(&entry.project.id)).into(),
-                )
+                return Err(KnownError::publishable_client_key_required(Some(&entry.project.id)).into())
             }
             Some("__stack_public_client__") => {}
             Some(key) if entry.accepts_key(KeyKind::PublishableClient, key) => {}
@@ -420,10 +336,7 @@ impl SessionsApi {
             .into());
         }
         let Some(refresh_token) = body.refresh_token.filter(|t| !t.is_empty()) else {
-            return Err(oauth_error(
-                "invalid_request",
-                "Missing parameter: `refresh_token`",
-            ));
+            return Err(oauth_error("invalid_request", "Missing parameter: `refresh_token`"));
         };
         let state = self.state.clone();
         let project = entry.clone();
@@ -447,12 +360,7 @@ impl SessionsApi {
     }
 
     /// The project's JSON Web Key Set: verify access tokens with any JWT library.
-    #[oai(
-        path = "/projects/:project_id/.well-known/jwks.json",
-        method = "get",
-        operation_id = "get_jwks",
-        tag = "Tag::Oauth"
-    )]
+    #[oai(path = "/projects/:project_id/.well-known/jwks.json", method = "get", operation_id = "get_jwks")]
     async fn jwks(
         &self,
         _auth: AnyAuth,
@@ -464,24 +372,14 @@ impl SessionsApi {
     ) -> ApiResult<JwksResponse> {
         let id = project_id.0;
         let well_formed = id == INTERNAL_PROJECT_ID || uuid::Uuid::parse_str(&id).is_ok();
-        let exists = well_formed
-            && self
-                .state
-                .projects
-                .get(&self.state.db, &id)
-                .await?
-                .is_some();
+        let exists = well_formed && self.state.projects.get(&self.state.db, &id).await?.is_some();
         if !exists {
             return Err(ApiError::plain(StatusCode::NOT_FOUND, "Project not found"));
         }
         let keys = self
             .state
             .tokens
-            .jwks(
-                &id,
-                include_restricted.0.unwrap_or(false),
-                include_anonymous.0.unwrap_or(false),
-            )
+            .jwks(&id, include_restricted.0.unwrap_or(false), include_anonymous.0.unwrap_or(false))
             .iter()
             .map(|k| Jwk {
                 kty: "EC".into(),
@@ -492,9 +390,6 @@ impl SessionsApi {
                 kid: k.kid.clone(),
             })
             .collect();
-        Ok(JwksResponse::Ok(
-            Json(Jwks { keys }),
-            "public, max-age=3600".into(),
-        ))
+        Ok(JwksResponse::Ok(Json(Jwks { keys }), "public, max-age=3600".into()))
     }
 }

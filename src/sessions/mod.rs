@@ -24,12 +24,7 @@ pub struct IssuedSession {
 }
 
 /// Mints an access token for `user` in `session_id`, with the user's current restriction status.
-pub fn mint_access_token(
-    tokens: &TokenService,
-    project: &Project,
-    user: &UserRecord,
-    session_id: &str,
-) -> String {
+pub fn mint_access_token(tokens: &TokenService, project: &Project, user: &UserRecord, session_id: &str) -> String {
     let now = now_millis() / 1000;
     let kind = user.token_kind(&project.config);
     let reason = user.restricted_reason(&project.config);
@@ -50,9 +45,7 @@ pub fn mint_access_token(
         signed_up_at: user.signed_up_at / 1000,
         is_anonymous: user.is_anonymous,
         is_restricted: reason.is_some(),
-        restricted_reason: reason.map(|r| RestrictedReason {
-            kind: r.to_string(),
-        }),
+        restricted_reason: reason.map(|r| RestrictedReason { kind: r.to_string() }),
         requires_totp_mfa: user.requires_totp_mfa,
     };
     tokens.sign(&claims)
@@ -70,41 +63,23 @@ pub fn start(
 ) -> ApiResult<IssuedSession> {
     let now = now_millis();
     let refresh_token = random_secret();
-    let session_id = store::insert(
-        tx,
-        &project.id,
-        user_id,
-        &refresh_token,
-        Some(now + lifetime_millis),
-        is_impersonation,
-        now,
-    )?;
+    let session_id =
+        store::insert(tx, &project.id, user_id, &refresh_token, Some(now + lifetime_millis), is_impersonation, now)?;
     users::store::touch_last_active(tx, user_id, now)?;
-    let user =
-        users::store::load(tx, &project.id, user_id)?.ok_or_else(KnownError::user_not_found)?;
+    let user = users::store::load(tx, &project.id, user_id)?.ok_or_else(KnownError::user_not_found)?;
     let access_token = mint_access_token(tokens, project, &user, &session_id);
-    Ok(IssuedSession {
-        session_id,
-        refresh_token,
-        access_token,
-    })
+    Ok(IssuedSession { session_id, refresh_token, access_token })
 }
 
 /// Exchanges a refresh token for a new access token (no rotation), bumping session and user activity.
-pub fn refresh(
-    tx: &Transaction,
-    tokens: &TokenService,
-    project: &Project,
-    refresh_token: &str,
-) -> ApiResult<String> {
+pub fn refresh(tx: &Transaction, tokens: &TokenService, project: &Project, refresh_token: &str) -> ApiResult<String> {
     let now = now_millis();
     let conn: &Connection = tx;
-    let (session_id, user_id) =
-        store::find_by_refresh_token(conn, &project.id, refresh_token, now)?
-            .ok_or_else(KnownError::refresh_token_not_found_or_expired)?;
+    let (session_id, user_id) = store::find_by_refresh_token(conn, &project.id, refresh_token, now)?
+        .ok_or_else(KnownError::refresh_token_not_found_or_expired)?;
     store::touch(tx, &session_id, now)?;
     users::store::touch_last_active(tx, &user_id, now)?;
-    let user = users::store::load(tx, &project.id, &user_id)?
-        .ok_or_else(KnownError::refresh_token_not_found_or_expired)?;
+    let user =
+        users::store::load(tx, &project.id, &user_id)?.ok_or_else(KnownError::refresh_token_not_found_or_expired)?;
     Ok(mint_access_token(tokens, project, &user, &session_id))
 }

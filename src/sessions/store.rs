@@ -44,16 +44,12 @@ pub fn find_by_refresh_token(
          WHERE refresh_token_hash = ?1 AND project_id = ?2 AND (expires_at IS NULL OR expires_at > ?3)",
     )?;
     Ok(stmt
-        .query_row(
-            params![hash_secret(refresh_token).to_vec(), project_id, now],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .query_row(params![hash_secret(refresh_token).to_vec(), project_id, now], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?)
 }
 
 pub fn touch(tx: &Transaction, session_id: &str, now: i64) -> ApiResult<()> {
-    tx.prepare_cached("UPDATE sessions SET last_used_at = ?2 WHERE id = ?1")?
-        .execute(params![session_id, now])?;
+    tx.prepare_cached("UPDATE sessions SET last_used_at = ?2 WHERE id = ?1")?.execute(params![session_id, now])?;
     Ok(())
 }
 
@@ -69,35 +65,26 @@ pub fn list_for_user(
          WHERE project_id = ?1 AND user_id = ?2 AND (expires_at IS NULL OR expires_at > ?3) AND (?4 OR is_impersonation = 0)
          ORDER BY created_at DESC, id DESC",
     )?;
-    let rows = stmt.query_map(
-        params![project_id, user_id, now, include_impersonation],
-        |r| {
-            Ok(SessionRow {
-                id: r.get(0)?,
-                user_id: r.get(1)?,
-                created_at: r.get(2)?,
-                last_used_at: r.get(3)?,
-                is_impersonation: r.get(4)?,
-            })
-        },
-    )?;
+    let rows = stmt.query_map(params![project_id, user_id, now, include_impersonation], |r| {
+        Ok(SessionRow {
+            id: r.get(0)?,
+            user_id: r.get(1)?,
+            created_at: r.get(2)?,
+            last_used_at: r.get(3)?,
+            is_impersonation: r.get(4)?,
+        })
+    })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// The owner of a session in this project, if it exists.
 pub fn owner(conn: &Connection, project_id: &str, session_id: &str) -> ApiResult<Option<String>> {
-    let mut stmt =
-        conn.prepare_cached("SELECT user_id FROM sessions WHERE project_id = ?1 AND id = ?2")?;
-    Ok(stmt
-        .query_row(params![project_id, session_id], |r| r.get(0))
-        .optional()?)
+    let mut stmt = conn.prepare_cached("SELECT user_id FROM sessions WHERE project_id = ?1 AND id = ?2")?;
+    Ok(stmt.query_row(params![project_id, session_id], |r| r.get(0)).optional()?)
 }
 
 pub fn delete(tx: &Transaction, project_id: &str, session_id: &str) -> ApiResult<bool> {
-    Ok(tx.execute(
-        "DELETE FROM sessions WHERE project_id = ?1 AND id = ?2",
-        params![project_id, session_id],
-    )? > 0)
+    Ok(tx.execute("DELETE FROM sessions WHERE project_id = ?1 AND id = ?2", params![project_id, session_id])? > 0)
 }
 
 pub fn delete_all_for_user(tx: &Transaction, user_id: &str) -> ApiResult<()> {

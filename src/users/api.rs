@@ -131,10 +131,7 @@ fn maybe<T>(v: MaybeUndefined<T>) -> Option<Option<T>> {
     }
 }
 
-fn lift<T, U>(
-    v: Option<Option<T>>,
-    f: impl FnOnce(Option<T>) -> ApiResult<Option<U>>,
-) -> ApiResult<Option<Option<U>>> {
+fn lift<T, U>(v: Option<Option<T>>, f: impl FnOnce(Option<T>) -> ApiResult<Option<U>>) -> ApiResult<Option<Option<U>>> {
     v.map(f).transpose()
 }
 
@@ -154,19 +151,19 @@ async fn password_change(
     imported: Option<Option<String>>,
 ) -> ApiResult<Option<Option<String>>> {
     match (password, imported) {
-        (Some(Some(_)), Some(Some(_))) => Err(ApiError::bad_request(
-            "Cannot set both password and password_hash at the same time.",
-        )),
+        (Some(Some(_)), Some(Some(_))) => {
+            Err(ApiError::bad_request("Cannot set both password and password_hash at the same time."))
+        }
         (_, Some(Some(hash))) => {
             if password::is_importable_bcrypt(&hash) {
                 Ok(Some(Some(hash)))
             } else {
-                Err(ApiError::bad_request("Invalid password hash. Make sure it's a supported algorithm in Modular Crypt Format."))
+                Err(ApiError::bad_request(
+                    "Invalid password hash. Make sure it's a supported algorithm in Modular Crypt Format.",
+                ))
             }
         }
-        (Some(Some(plain)), _) => Ok(Some(Some(
-            state.hash_work(move || password::hash(&plain)).await?,
-        ))),
+        (Some(Some(plain)), _) => Ok(Some(Some(state.hash_work(move || password::hash(&plain)).await?))),
         (Some(None), _) | (None, Some(None)) => Ok(Some(None)),
         (None, None) => Ok(None),
     }
@@ -179,9 +176,7 @@ fn risk(scores: Option<RiskScoresInput>) -> Option<(i64, i64)> {
 async fn create_changes(state: &AppState, b: CreateUserBody) -> ApiResult<UserChanges> {
     if let Some(first) = b.oauth_providers.as_ref().and_then(|p| p.first()) {
         let id = first.get("id").and_then(Value::as_str).unwrap_or_default();
-        return Err(ApiError::bad_request(format!(
-            "OAuth provider {id} not found"
-        )));
+        return Err(ApiError::bad_request(format!("OAuth provider {id} not found")));
     }
     Ok(UserChanges {
         display_name: Some(changes::parse_display_name(b.display_name)?),
@@ -195,24 +190,15 @@ async fn create_changes(state: &AppState, b: CreateUserBody) -> ApiResult<UserCh
             .transpose()?,
         primary_email_verified: b.primary_email_verified,
         primary_email_auth_enabled: b.primary_email_auth_enabled,
-        password_hash: password_change(state, b.password.map(Some), b.password_hash.map(Some))
-            .await?,
+        password_hash: password_change(state, b.password.map(Some), b.password_hash.map(Some)).await?,
         otp_auth_enabled: b.otp_auth_enabled,
         passkey_auth_enabled: b.passkey_auth_enabled,
-        totp_secret: b
-            .totp_secret_base64
-            .map(|s| changes::parse_totp_secret(Some(s)))
-            .transpose()?,
+        totp_secret: b.totp_secret_base64.map(|s| changes::parse_totp_secret(Some(s))).transpose()?,
         is_anonymous: b.is_anonymous,
         restricted_by_admin: b.restricted_by_admin,
         restricted_by_admin_reason: Some(changes::reject_empty(b.restricted_by_admin_reason)),
-        restricted_by_admin_private_details: Some(changes::reject_empty(
-            b.restricted_by_admin_private_details,
-        )),
-        country_code: b
-            .country_code
-            .map(|c| changes::parse_country_code(Some(c)))
-            .transpose()?,
+        restricted_by_admin_private_details: Some(changes::reject_empty(b.restricted_by_admin_private_details)),
+        country_code: b.country_code.map(|c| changes::parse_country_code(Some(c))).transpose()?,
         risk_scores: risk(b.risk_scores),
         selected_team_id: None,
     })
@@ -232,44 +218,25 @@ const CLIENT_WRITABLE: &[&str] = &[
 /// Names of the server-only fields present in a client's update body.
 fn server_only_fields(b: &UpdateUserBody) -> Vec<&'static str> {
     let present = [
-        (
-            "client_read_only_metadata",
-            !b.client_read_only_metadata.is_undefined(),
-        ),
+        ("client_read_only_metadata", !b.client_read_only_metadata.is_undefined()),
         ("server_metadata", !b.server_metadata.is_undefined()),
         ("primary_email_verified", b.primary_email_verified.is_some()),
-        (
-            "primary_email_auth_enabled",
-            b.primary_email_auth_enabled.is_some(),
-        ),
+        ("primary_email_auth_enabled", b.primary_email_auth_enabled.is_some()),
         ("password", !b.password.is_undefined()),
         ("password_hash", !b.password_hash.is_undefined()),
         ("is_anonymous", b.is_anonymous.is_some()),
         ("restricted_by_admin", b.restricted_by_admin.is_some()),
-        (
-            "restricted_by_admin_reason",
-            !b.restricted_by_admin_reason.is_undefined(),
-        ),
-        (
-            "restricted_by_admin_private_details",
-            !b.restricted_by_admin_private_details.is_undefined(),
-        ),
+        ("restricted_by_admin_reason", !b.restricted_by_admin_reason.is_undefined()),
+        ("restricted_by_admin_private_details", !b.restricted_by_admin_private_details.is_undefined()),
         ("country_code", !b.country_code.is_undefined()),
         ("risk_scores", b.risk_scores.is_some()),
     ];
-    present
-        .iter()
-        .filter(|(name, p)| *p && !CLIENT_WRITABLE.contains(name))
-        .map(|(name, _)| *name)
-        .collect()
+    present.iter().filter(|(name, p)| *p && !CLIENT_WRITABLE.contains(name)).map(|(name, _)| *name).collect()
 }
 
 async fn update_changes(state: &AppState, b: UpdateUserBody) -> ApiResult<UserChanges> {
     if b.is_anonymous == Some(true) {
-        return Err(KnownError::schema(
-            "body.is_anonymous must be one of the following values: false",
-        )
-        .into());
+        return Err(KnownError::schema("body.is_anonymous must be one of the following values: false").into());
     }
     let restricted_by_admin = b.restricted_by_admin;
     Ok(UserChanges {
@@ -279,8 +246,7 @@ async fn update_changes(state: &AppState, b: UpdateUserBody) -> ApiResult<UserCh
         client_read_only_metadata: maybe(b.client_read_only_metadata),
         server_metadata: maybe(b.server_metadata),
         primary_email: lift(maybe(b.primary_email), |e| {
-            e.map(|e| changes::parse_email_field("primary_email", &e))
-                .transpose()
+            e.map(|e| changes::parse_email_field("primary_email", &e)).transpose()
         })?,
         primary_email_verified: b.primary_email_verified,
         primary_email_auth_enabled: b.primary_email_auth_enabled,
@@ -291,8 +257,7 @@ async fn update_changes(state: &AppState, b: UpdateUserBody) -> ApiResult<UserCh
         is_anonymous: b.is_anonymous,
         restricted_by_admin,
         restricted_by_admin_reason: maybe(b.restricted_by_admin_reason).map(changes::reject_empty),
-        restricted_by_admin_private_details: maybe(b.restricted_by_admin_private_details)
-            .map(changes::reject_empty),
+        restricted_by_admin_private_details: maybe(b.restricted_by_admin_private_details).map(changes::reject_empty),
         country_code: lift(maybe(b.country_code), changes::parse_country_code)?,
         risk_scores: risk(b.risk_scores),
         selected_team_id: maybe(b.selected_team_id),
@@ -302,20 +267,13 @@ async fn update_changes(state: &AppState, b: UpdateUserBody) -> ApiResult<UserCh
 impl UsersApi {
     async fn load(&self, auth: &RequestAuth, user_id: String) -> ApiResult<Option<UserRecord>> {
         let project_id = auth.project_id().to_string();
-        self.state
-            .db
-            .read(move |c| store::load(c, &project_id, &user_id))
-            .await
+        self.state.db.read(move |c| store::load(c, &project_id, &user_id)).await
     }
 
     /// The signed-in user; a token whose user was deleted counts as no user.
     async fn me(&self, auth: &RequestAuth) -> ApiResult<UserRecord> {
-        let id = auth
-            .user_id()
-            .ok_or_else(KnownError::cannot_get_own_user_without_user)?;
-        self.load(auth, id.to_string())
-            .await?
-            .ok_or_else(|| KnownError::cannot_get_own_user_without_user().into())
+        let id = auth.user_id().ok_or_else(KnownError::cannot_get_own_user_without_user)?;
+        self.load(auth, id.to_string()).await?.ok_or_else(|| KnownError::cannot_get_own_user_without_user().into())
     }
 
     fn render(auth: &RequestAuth, user: &UserRecord) -> CurrentUser {
@@ -326,12 +284,7 @@ impl UsersApi {
         }
     }
 
-    async fn apply_update(
-        &self,
-        auth: &RequestAuth,
-        user_id: String,
-        changes: UserChanges,
-    ) -> ApiResult<UserRecord> {
+    async fn apply_update(&self, auth: &RequestAuth, user_id: String, changes: UserChanges) -> ApiResult<UserRecord> {
         changes.check_against_config(&auth.project().config, false)?;
         let project_id = auth.project_id().to_string();
         self.state
@@ -346,11 +299,7 @@ impl UsersApi {
 
     async fn delete(&self, auth: &RequestAuth, user_id: String) -> ApiResult<()> {
         let project_id = auth.project_id().to_string();
-        let deleted = self
-            .state
-            .db
-            .write(move |tx| store::delete(tx, &project_id, &user_id))
-            .await?;
+        let deleted = self.state.db.write(move |tx| store::delete(tx, &project_id, &user_id)).await?;
         if deleted {
             Ok(())
         } else {
@@ -360,18 +309,9 @@ impl UsersApi {
 }
 
 /// Creates a user from validated changes in one transaction (shared with the sign-up routes).
-pub fn insert_user(
-    tx: &rusqlite::Transaction,
-    project_id: &str,
-    changes: UserChanges,
-) -> ApiResult<String> {
+pub fn insert_user(tx: &rusqlite::Transaction, project_id: &str, changes: UserChanges) -> ApiResult<String> {
     let user_id = uuid::Uuid::new_v4().to_string();
-    store::insert(
-        tx,
-        project_id,
-        &user_id,
-        changes.is_anonymous.unwrap_or(false),
-    )?;
+    store::insert(tx, project_id, &user_id, changes.is_anonymous.unwrap_or(false))?;
     changes.apply(tx, project_id, &user_id, true)?;
     Ok(user_id)
 }
@@ -407,18 +347,15 @@ impl UsersApi {
         let auth = auth.0;
         if let Some(order) = order_by.0.as_deref() {
             if order != "signed_up_at" {
-                return Err(KnownError::schema(
-                    "query.order_by must be one of the following values: signed_up_at",
-                )
-                .into());
+                return Err(
+                    KnownError::schema("query.order_by must be one of the following values: signed_up_at").into()
+                );
             }
         }
         let include_anonymous = include_anonymous.0.unwrap_or(false);
         let only_anonymous = only_anonymous.0.unwrap_or(false);
         if only_anonymous && !include_anonymous {
-            return Err(ApiError::bad_request(
-                "only_anonymous=true requires include_anonymous=true",
-            ));
+            return Err(ApiError::bad_request("only_anonymous=true requires include_anonymous=true"));
         }
         if let Some(cursor) = cursor.0.as_deref() {
             if uuid::Uuid::parse_str(cursor).is_err() {
@@ -445,11 +382,7 @@ impl UsersApi {
             require_email_verification: config.require_email_verification,
         };
         let project_id = auth.project_id().to_string();
-        let (users, next) = self
-            .state
-            .db
-            .read(move |c| store::list(c, &project_id, &q))
-            .await?;
+        let (users, next) = self.state.db.read(move |c| store::list(c, &project_id, &q)).await?;
         Ok(Json(UserList {
             items: users.iter().map(|u| u.to_server(&config)).collect(),
             is_paginated: true,
@@ -459,11 +392,7 @@ impl UsersApi {
 
     /// Creates a user. No sign-up rules run and no e-mail is sent.
     #[oai(path = "/users", method = "post", operation_id = "create_user")]
-    async fn create_user(
-        &self,
-        auth: ServerAuth,
-        body: Json<CreateUserBody>,
-    ) -> ApiResult<CreatedUser> {
+    async fn create_user(&self, auth: ServerAuth, body: Json<CreateUserBody>) -> ApiResult<CreatedUser> {
         let auth = auth.0;
         let changes = create_changes(&self.state, body.0).await?;
         changes.check_against_config(&auth.project().config, true)?;
@@ -476,9 +405,7 @@ impl UsersApi {
                 store::require(tx, &project_id, &id)
             })
             .await?;
-        Ok(CreatedUser::Created(Json(
-            user.to_server(&auth.project().config),
-        )))
+        Ok(CreatedUser::Created(Json(user.to_server(&auth.project().config))))
     }
 
     /// The signed-in user: the client view for client access, the server view otherwise.
@@ -489,25 +416,15 @@ impl UsersApi {
     }
 
     /// Updates the signed-in user. Client access may change only its client-writable fields.
-    #[oai(
-        path = "/users/me",
-        method = "patch",
-        operation_id = "update_current_user"
-    )]
-    async fn update_me(
-        &self,
-        auth: ClientAuth,
-        body: Json<UpdateUserBody>,
-    ) -> ApiResult<Json<CurrentUser>> {
+    #[oai(path = "/users/me", method = "patch", operation_id = "update_current_user")]
+    async fn update_me(&self, auth: ClientAuth, body: Json<UpdateUserBody>) -> ApiResult<Json<CurrentUser>> {
         let auth = auth.0;
         if auth.access_type == AccessType::Client {
             let forbidden = server_only_fields(&body.0);
             if !forbidden.is_empty() {
-                return Err(KnownError::schema(&format!(
-                    "body contains unknown properties: {}",
-                    forbidden.join(", ")
-                ))
-                .into());
+                return Err(
+                    KnownError::schema(&format!("body contains unknown properties: {}", forbidden.join(", "))).into()
+                );
             }
         }
         let me = self.me(&auth).await?;
@@ -517,20 +434,12 @@ impl UsersApi {
     }
 
     /// Deletes the signed-in user and all its sessions. Client access needs `client_user_deletion_enabled`.
-    #[oai(
-        path = "/users/me",
-        method = "delete",
-        operation_id = "delete_current_user"
-    )]
+    #[oai(path = "/users/me", method = "delete", operation_id = "delete_current_user")]
     async fn delete_me(&self, auth: ClientAuth) -> ApiResult<Json<Success>> {
         let auth = auth.0;
         let me = self.me(&auth).await?;
-        if auth.access_type == AccessType::Client
-            && !auth.project().config.client_user_deletion_enabled
-        {
-            return Err(ApiError::bad_request(
-                "Client user deletion is not enabled for this project",
-            ));
+        if auth.access_type == AccessType::Client && !auth.project().config.client_user_deletion_enabled {
+            return Err(ApiError::bad_request("Client user deletion is not enabled for this project"));
         }
         self.delete(&auth, me.id).await?;
         Ok(Success::ok())
@@ -538,26 +447,15 @@ impl UsersApi {
 
     /// Reads any user of the project, including anonymous and restricted ones.
     #[oai(path = "/users/:user_id", method = "get", operation_id = "get_user")]
-    async fn get_user(
-        &self,
-        auth: ServerAuth,
-        user_id: Path<String>,
-    ) -> ApiResult<Json<ServerUser>> {
+    async fn get_user(&self, auth: ServerAuth, user_id: Path<String>) -> ApiResult<Json<ServerUser>> {
         let auth = auth.0;
         let id = parse_user_id(&auth, &user_id.0)?;
-        let user = self
-            .load(&auth, id)
-            .await?
-            .ok_or_else(KnownError::user_not_found)?;
+        let user = self.load(&auth, id).await?.ok_or_else(KnownError::user_not_found)?;
         Ok(Json(user.to_server(&auth.project().config)))
     }
 
     /// Updates a user. A password change (or removal) ends all of the user's sessions.
-    #[oai(
-        path = "/users/:user_id",
-        method = "patch",
-        operation_id = "update_user"
-    )]
+    #[oai(path = "/users/:user_id", method = "patch", operation_id = "update_user")]
     async fn update_user(
         &self,
         auth: ServerAuth,
@@ -572,16 +470,8 @@ impl UsersApi {
     }
 
     /// Deletes a user with its e-mails, credentials and sessions.
-    #[oai(
-        path = "/users/:user_id",
-        method = "delete",
-        operation_id = "delete_user"
-    )]
-    async fn delete_user(
-        &self,
-        auth: ServerAuth,
-        user_id: Path<String>,
-    ) -> ApiResult<Json<Success>> {
+    #[oai(path = "/users/:user_id", method = "delete", operation_id = "delete_user")]
+    async fn delete_user(&self, auth: ServerAuth, user_id: Path<String>) -> ApiResult<Json<Success>> {
         let auth = auth.0;
         let id = parse_user_id(&auth, &user_id.0)?;
         self.delete(&auth, id).await?;

@@ -71,8 +71,7 @@ pub fn parse_email_field(field: &str, email: &str) -> ApiResult<String> {
     if !is_valid_email(email.trim()) {
         return Err(KnownError::schema(&format!("body.{field} must be a valid email")).into());
     }
-    normalize_email(email)
-        .ok_or_else(|| KnownError::schema(&format!("body.{field} must be a valid email")).into())
+    normalize_email(email).ok_or_else(|| KnownError::schema(&format!("body.{field} must be a valid email")).into())
 }
 
 pub fn parse_display_name(name: Option<String>) -> ApiResult<Option<String>> {
@@ -91,9 +90,7 @@ pub fn parse_profile_image_url(url: Option<String>) -> ApiResult<Option<String>>
     };
     let ok = url.len() <= 1_000_000
         && !url.contains(' ')
-        && (url.starts_with("http://")
-            || url.starts_with("https://")
-            || url.starts_with("data:image/"));
+        && (url.starts_with("http://") || url.starts_with("https://") || url.starts_with("data:image/"));
     if ok {
         Ok(Some(url))
     } else {
@@ -135,9 +132,7 @@ impl UserChanges {
     /// Checks that need the project's config but no database (spec 10 §1.3 error order).
     pub fn check_against_config(&self, config: &ProjectConfig, creating: bool) -> ApiResult<()> {
         if matches!(self.password_hash, Some(Some(_))) && !config.credential_enabled {
-            return Err(ApiError::bad_request(
-                "Password auth not enabled in the project",
-            ));
+            return Err(ApiError::bad_request("Password auth not enabled in the project"));
         }
         if self.otp_auth_enabled == Some(true) && !config.magic_link_enabled {
             return Err(ApiError::bad_request("OTP auth not enabled in the project"));
@@ -149,9 +144,7 @@ impl UserChanges {
         }
         if self.restricted_by_admin != Some(true) {
             if matches!(self.restricted_by_admin_reason, Some(Some(_))) {
-                return Err(ApiError::bad_request(
-                    "restricted_by_admin_reason requires restricted_by_admin=true",
-                ));
+                return Err(ApiError::bad_request("restricted_by_admin_reason requires restricted_by_admin=true"));
             }
             if matches!(self.restricted_by_admin_private_details, Some(Some(_))) {
                 return Err(ApiError::bad_request(
@@ -163,13 +156,7 @@ impl UserChanges {
     }
 
     /// Applies the changes to an existing user row inside the caller's transaction.
-    pub fn apply(
-        self,
-        tx: &Transaction,
-        project_id: &str,
-        user_id: &str,
-        creating: bool,
-    ) -> ApiResult<()> {
+    pub fn apply(self, tx: &Transaction, project_id: &str, user_id: &str, creating: bool) -> ApiResult<()> {
         if let Some(v) = &self.display_name {
             store::set_text(tx, user_id, "display_name", v.as_deref())?;
         }
@@ -204,19 +191,11 @@ impl UserChanges {
         }
         if let Some(secret) = &self.totp_secret {
             // Upstream quirk kept for compatibility: a secret given at creation does not turn on MFA.
-            store::set_totp_secret(
-                tx,
-                user_id,
-                secret.as_deref(),
-                secret.is_some() && !creating,
-            )?;
+            store::set_totp_secret(tx, user_id, secret.as_deref(), secret.is_some() && !creating)?;
         }
         if self.is_anonymous == Some(false) && !creating {
-            let was_anonymous: bool = tx.query_row(
-                "SELECT is_anonymous FROM users WHERE id = ?1",
-                [user_id],
-                |r| r.get(0),
-            )?;
+            let was_anonymous: bool =
+                tx.query_row("SELECT is_anonymous FROM users WHERE id = ?1", [user_id], |r| r.get(0))?;
             if was_anonymous {
                 store::set_int(tx, user_id, "is_anonymous", 0)?;
                 store::set_int(tx, user_id, "signed_up_at", now_millis())?;
@@ -233,12 +212,7 @@ impl UserChanges {
             store::set_text(tx, user_id, "restricted_by_admin_reason", v.as_deref())?;
         }
         if let Some(v) = &self.restricted_by_admin_private_details {
-            store::set_text(
-                tx,
-                user_id,
-                "restricted_by_admin_private_details",
-                v.as_deref(),
-            )?;
+            store::set_text(tx, user_id, "restricted_by_admin_private_details", v.as_deref())?;
         }
         if let Some(v) = &self.country_code {
             store::set_text(tx, user_id, "country_code", v.as_deref())?;
@@ -277,12 +251,8 @@ fn apply_primary_email(
 ) -> ApiResult<()> {
     let channels = store::email_channels(tx, user_id)?;
     let current = channels.iter().find(|c| c.is_primary).cloned();
-    let without_email = |field: &str| {
-        ApiError::plain(
-            StatusCode::BAD_REQUEST,
-            format!("{field} cannot be true without primary_email"),
-        )
-    };
+    let without_email =
+        |field: &str| ApiError::plain(StatusCode::BAD_REQUEST, format!("{field} cannot be true without primary_email"));
 
     match new_email {
         None => {
@@ -318,18 +288,12 @@ fn apply_primary_email(
             store::demote_primary_emails(tx, user_id)
         }
         Some(Some(email)) => {
-            let effective_auth =
-                auth.unwrap_or_else(|| current.as_ref().is_some_and(|c| c.used_for_auth));
+            let effective_auth = auth.unwrap_or_else(|| current.as_ref().is_some_and(|c| c.used_for_auth));
             let existing = channels.iter().find(|c| &c.value == email).cloned();
             let changed = current.as_ref().map(|c| &c.value) != Some(email);
             if effective_auth
                 && (changed || current.as_ref().is_some_and(|c| !c.used_for_auth))
-                && store::auth_email_taken(
-                    tx,
-                    project_id,
-                    email,
-                    existing.as_ref().map(|c| c.id.as_str()),
-                )?
+                && store::auth_email_taken(tx, project_id, email, existing.as_ref().map(|c| c.id.as_str()))?
             {
                 return Err(KnownError::user_email_already_exists(email, false).into());
             }
@@ -365,10 +329,7 @@ mod tests {
 
     #[test]
     fn emails_normalize_and_validate() {
-        assert_eq!(
-            normalize_email("  Foo@Example.COM ").as_deref(),
-            Some("foo@example.com")
-        );
+        assert_eq!(normalize_email("  Foo@Example.COM ").as_deref(), Some("foo@example.com"));
         assert!(normalize_email("a@b@c").is_none());
         assert!(is_valid_email("a@b.co"));
         assert!(!is_valid_email("a@b"));

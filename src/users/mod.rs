@@ -137,9 +137,7 @@ pub struct RestrictedReasonView {
 
 impl RestrictedReasonView {
     fn new(kind: &str) -> Self {
-        RestrictedReasonView {
-            kind: kind.to_string(),
-        }
+        RestrictedReasonView { kind: kind.to_string() }
     }
 }
 

@@ -43,12 +43,8 @@ fn user_from_row(r: &Row) -> rusqlite::Result<UserRecord> {
 }
 
 pub fn load(conn: &Connection, project_id: &str, user_id: &str) -> ApiResult<Option<UserRecord>> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "{USER_SELECT} WHERE u.project_id = ?1 AND u.id = ?2"
-    ))?;
-    Ok(stmt
-        .query_row(params![project_id, user_id], user_from_row)
-        .optional()?)
+    let mut stmt = conn.prepare_cached(&format!("{USER_SELECT} WHERE u.project_id = ?1 AND u.id = ?2"))?;
+    Ok(stmt.query_row(params![project_id, user_id], user_from_row).optional()?)
 }
 
 pub fn require(conn: &Connection, project_id: &str, user_id: &str) -> ApiResult<UserRecord> {
@@ -73,11 +69,7 @@ pub struct ListQuery {
 }
 
 /// Returns the page and the id of the first user of the next page.
-pub fn list(
-    conn: &Connection,
-    project_id: &str,
-    q: &ListQuery,
-) -> ApiResult<(Vec<UserRecord>, Option<String>)> {
+pub fn list(conn: &Connection, project_id: &str, q: &ListQuery) -> ApiResult<(Vec<UserRecord>, Option<String>)> {
     let mut sql = format!("{USER_SELECT} WHERE u.project_id = ?");
     let mut args: Vec<rusqlite::types::Value> = vec![project_id.to_string().into()];
     if q.only_anonymous {
@@ -92,34 +84,22 @@ pub fn list(
         }
     }
     if let Some(text) = q.query.as_deref().filter(|t| !t.is_empty()) {
-        let pattern = format!(
-            "%{}%",
-            text.to_lowercase()
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_")
-        );
+        let pattern =
+            format!("%{}%", text.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
         sql.push_str(
             " AND (lower(COALESCE(u.display_name, '')) LIKE ? ESCAPE '\\'
                    OR EXISTS (SELECT 1 FROM contact_channels cc WHERE cc.user_id = u.id AND lower(cc.value) LIKE ? ESCAPE '\\')",
         );
         args.push(pattern.clone().into());
         args.push(pattern.into());
-        let id_like: String = text
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c))
-            .collect();
+        let id_like: String = text.chars().filter(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c)).collect();
         if uuid::Uuid::parse_str(&id_like).is_ok() {
             sql.push_str(" OR u.id = ?");
             args.push(id_like.to_lowercase().into());
         }
         sql.push(')');
     }
-    let (cmp, order) = if q.desc {
-        ("<=", "DESC")
-    } else {
-        (">=", "ASC")
-    };
+    let (cmp, order) = if q.desc { ("<=", "DESC") } else { (">=", "ASC") };
     if let Some(cursor) = &q.cursor {
         // Keyset paging on (signed_up_at, id); the cursor row itself starts the page.
         sql.push_str(&format!(
@@ -134,9 +114,8 @@ pub fn list(
         args.push(i64::from(limit + 1).into());
     }
     let mut stmt = conn.prepare(&sql)?;
-    let mut users: Vec<UserRecord> = stmt
-        .query_map(params_from_iter(args), user_from_row)?
-        .collect::<Result<_, _>>()?;
+    let mut users: Vec<UserRecord> =
+        stmt.query_map(params_from_iter(args), user_from_row)?.collect::<Result<_, _>>()?;
     let next = match q.limit {
         Some(limit) if users.len() > limit as usize => users.pop().map(|u| u.id),
         _ => None,
@@ -145,12 +124,7 @@ pub fn list(
 }
 
 /// Inserts a bare user row; e-mail, password and the rest are applied by [`super::changes`].
-pub fn insert(
-    tx: &Transaction,
-    project_id: &str,
-    user_id: &str,
-    is_anonymous: bool,
-) -> ApiResult<()> {
+pub fn insert(tx: &Transaction, project_id: &str, user_id: &str, is_anonymous: bool) -> ApiResult<()> {
     let now = now_millis();
     tx.prepare_cached(
         "INSERT INTO users (id, project_id, signed_up_at, last_active_at, is_anonymous) VALUES (?1, ?2, ?3, ?3, ?4)",
@@ -160,22 +134,11 @@ pub fn insert(
 }
 
 pub fn delete(tx: &Transaction, project_id: &str, user_id: &str) -> ApiResult<bool> {
-    Ok(tx.execute(
-        "DELETE FROM users WHERE project_id = ?1 AND id = ?2",
-        params![project_id, user_id],
-    )? > 0)
+    Ok(tx.execute("DELETE FROM users WHERE project_id = ?1 AND id = ?2", params![project_id, user_id])? > 0)
 }
 
-pub fn set_text(
-    tx: &Transaction,
-    user_id: &str,
-    column: &'static str,
-    value: Option<&str>,
-) -> ApiResult<()> {
-    tx.execute(
-        &format!("UPDATE users SET {column} = ?2 WHERE id = ?1"),
-        params![user_id, value],
-    )?;
+pub fn set_text(tx: &Transaction, user_id: &str, column: &'static str, value: Option<&str>) -> ApiResult<()> {
+    tx.execute(&format!("UPDATE users SET {column} = ?2 WHERE id = ?1"), params![user_id, value])?;
     Ok(())
 }
 
@@ -185,18 +148,12 @@ pub fn set_json(
     column: &'static str,
     value: &Option<serde_json::Value>,
 ) -> ApiResult<()> {
-    tx.execute(
-        &format!("UPDATE users SET {column} = ?2 WHERE id = ?1"),
-        params![user_id, json_text(value)],
-    )?;
+    tx.execute(&format!("UPDATE users SET {column} = ?2 WHERE id = ?1"), params![user_id, json_text(value)])?;
     Ok(())
 }
 
 pub fn set_int(tx: &Transaction, user_id: &str, column: &'static str, value: i64) -> ApiResult<()> {
-    tx.execute(
-        &format!("UPDATE users SET {column} = ?2 WHERE id = ?1"),
-        params![user_id, value],
-    )?;
+    tx.execute(&format!("UPDATE users SET {column} = ?2 WHERE id = ?1"), params![user_id, value])?;
     Ok(())
 }
 
@@ -214,16 +171,14 @@ pub fn set_totp_secret(
 }
 
 pub fn touch_last_active(tx: &Transaction, user_id: &str, now: i64) -> ApiResult<()> {
-    tx.prepare_cached("UPDATE users SET last_active_at = ?2 WHERE id = ?1")?
-        .execute(params![user_id, now])?;
+    tx.prepare_cached("UPDATE users SET last_active_at = ?2 WHERE id = ?1")?.execute(params![user_id, now])?;
     Ok(())
 }
 
 // --- passwords -------------------------------------------------------------------------------
 
 pub fn password_hash(conn: &Connection, user_id: &str) -> ApiResult<Option<String>> {
-    let mut stmt =
-        conn.prepare_cached("SELECT password_hash FROM password_credentials WHERE user_id = ?1")?;
+    let mut stmt = conn.prepare_cached("SELECT password_hash FROM password_credentials WHERE user_id = ?1")?;
     Ok(stmt.query_row([user_id], |r| r.get(0)).optional()?)
 }
 
@@ -234,10 +189,7 @@ pub fn set_password_hash(tx: &Transaction, user_id: &str, hash: Option<&str>) ->
              ON CONFLICT (user_id) DO UPDATE SET password_hash = excluded.password_hash",
             params![user_id, h],
         )?,
-        None => tx.execute(
-            "DELETE FROM password_credentials WHERE user_id = ?1",
-            [user_id],
-        )?,
+        None => tx.execute("DELETE FROM password_credentials WHERE user_id = ?1", [user_id])?,
     };
     Ok(())
 }
@@ -271,24 +223,15 @@ pub fn email_channels(tx: &Connection, user_id: &str) -> ApiResult<Vec<EmailChan
 }
 
 /// The user that signs in with this e-mail, tried as given and then normalized (spec 10 §0.3).
-pub fn find_auth_user_by_email(
-    conn: &Connection,
-    project_id: &str,
-    email: &str,
-) -> ApiResult<Option<String>> {
+pub fn find_auth_user_by_email(conn: &Connection, project_id: &str, email: &str) -> ApiResult<Option<String>> {
     let mut stmt = conn.prepare_cached(
         "SELECT user_id FROM contact_channels WHERE project_id = ?1 AND type = 'email' AND value = ?2 AND used_for_auth = 1",
     )?;
-    if let Some(id) = stmt
-        .query_row(params![project_id, email], |r| r.get(0))
-        .optional()?
-    {
+    if let Some(id) = stmt.query_row(params![project_id, email], |r| r.get(0)).optional()? {
         return Ok(Some(id));
     }
     match crate::users::changes::normalize_email(email) {
-        Some(n) if n != email => Ok(stmt
-            .query_row(params![project_id, n], |r| r.get(0))
-            .optional()?),
+        Some(n) if n != email => Ok(stmt.query_row(params![project_id, n], |r| r.get(0)).optional()?),
         _ => Ok(None),
     }
 }
@@ -334,9 +277,6 @@ pub fn update_email_channel(tx: &Transaction, channel: &EmailChannel) -> ApiResu
 }
 
 pub fn demote_primary_emails(tx: &Transaction, user_id: &str) -> ApiResult<()> {
-    tx.execute(
-        "UPDATE contact_channels SET is_primary = 0 WHERE user_id = ?1 AND type = 'email'",
-        [user_id],
-    )?;
+    tx.execute("UPDATE contact_channels SET is_primary = 0 WHERE user_id = ?1 AND type = 'email'", [user_id])?;
     Ok(())
 }

@@ -1,1 +1,11 @@
-fn main() {}
+//! Integration tests: the real server on an ephemeral port with a temporary SQLite file, over HTTP.
+
+mod helpers;
+
+mod auth;
+mod openapi;
+mod pipeline;
+mod projects;
+mod sessions;
+mod tokens;
+mod users;

@@ -1,0 +1,31 @@
+# stackd — the two commands that matter: `make run` and `make test`.
+.PHONY: run test test-rust test-sdk sdk-deps openapi openapi-check bench build
+
+# Build and serve in development mode: project `internal` with well-known keys, printed at start.
+run:
+	cargo run --bin stackd -- serve --dev
+
+build:
+	cargo build --bin stackd
+
+# Everything CI runs: Rust unit + integration tests, then the official JS SDK against the binary.
+test: test-rust test-sdk
+
+test-rust:
+	cargo test
+
+sdk-deps: tests/sdk/node_modules/.package-lock.json
+
+tests/sdk/node_modules/.package-lock.json: tests/sdk/package.json tests/sdk/package-lock.json
+	cd tests/sdk && npm ci --no-audit --no-fund
+
+test-sdk: build sdk-deps
+	cd tests/sdk && STACKD_BIN=$(CURDIR)/target/debug/stackd node --test --test-concurrency=1
+
+# Regenerate the committed OpenAPI document (a test fails when it drifts).
+openapi:
+	cargo run -q --bin stackd -- openapi > openapi/openapi.json
+
+# Release build + load generator (oha, installed from crates.io into target/tools) → README figures.
+bench:
+	./bench/run.sh

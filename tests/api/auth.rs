@@ -1,0 +1,200 @@
+//! Password sign-up / sign-in and anonymous accounts, with every error code they return.
+
+use serde_json::json;
+
+use crate::helpers::spawn_app;
+
+const SIGN_UP: &str = "/api/v1/auth/password/sign-up";
+const SIGN_IN: &str = "/api/v1/auth/password/sign-in";
+
+#[tokio::test]
+async fn sign_up_then_sign_in() {
+    let app = spawn_app().await;
+    let r = app
+        .post(SIGN_UP)
+        .client()
+        .json(json!({"email": "New.User@Example.com", "password": "password-123"}))
+        .send()
+        .await;
+    r.assert_status(200);
+    let b = r.json();
+    assert_eq!(b.as_object().unwrap().len(), 3);
+    assert_eq!(b["refresh_token"].as_str().unwrap().len(), 45);
+    let me = app.get("/api/v1/users/me").client().token(b["access_token"].as_str().unwrap()).send().await.json();
+    assert_eq!(
+        (me["id"].clone(), me["primary_email"].clone(), me["primary_email_verified"].clone()),
+        (b["user_id"].clone(), json!("new.user@example.com"), json!(false))
+    );
+
+    // The e-mail matches case-insensitively; each sign-in is a new session.
+    let r = app
+        .post(SIGN_IN)
+        .client()
+        .json(json!({"email": "NEW.user@example.com", "password": "password-123"}))
+        .send()
+        .await;
+    assert_eq!(r.json()["user_id"], b["user_id"]);
+    assert_ne!(r.json()["refresh_token"], b["refresh_token"]);
+    assert_eq!(app.db_scalar("SELECT COUNT(*) FROM sessions"), 2);
+    // Server access can sign users in too.
+    app.post(SIGN_IN)
+        .server()
+        .json(json!({"email": "new.user@example.com", "password": "password-123"}))
+        .send()
+        .await
+        .assert_status(200);
+}
+
+#[tokio::test]
+async fn sign_up_errors() {
+    let app = spawn_app().await;
+    app.sign_up("dupe@example.com").await;
+    let r =
+        app.post(SIGN_UP).client().json(json!({"email": "DUPE@example.com", "password": "password-123"})).send().await;
+    assert_eq!(
+        r.assert_known(409, "USER_EMAIL_ALREADY_EXISTS")["details"],
+        json!({"email": "dupe@example.com", "would_work_if_email_was_verified": false})
+    );
+    let r = app.post(SIGN_UP).client().json(json!({"email": "short@example.com", "password": "1234567"})).send().await;
+    assert_eq!(r.assert_known(400, "PASSWORD_TOO_SHORT")["details"], json!({"min_length": 8}));
+    app.post(SIGN_UP)
+        .client()
+        .json(json!({"email": "long@example.com", "password": "x".repeat(71)}))
+        .send()
+        .await
+        .assert_known(400, "SCHEMA_ERROR");
+    for bad in ["no-at-sign", "a..b@example.com", "x@example.c", ""] {
+        app.post(SIGN_UP)
+            .client()
+            .json(json!({"email": bad, "password": "password-123"}))
+            .send()
+            .await
+            .assert_known(400, "SCHEMA_ERROR");
+    }
+    app.post(SIGN_UP).client().json(json!({"email": "x@example.com"})).send().await.assert_known(400, "SCHEMA_ERROR");
+    let r = app.post(SIGN_UP).client().json(json!({"email": "cb@example.com", "password": "password-123", "verification_callback_url": "https://evil.example/verify"})).send().await;
+    r.assert_known(400, "REDIRECT_URL_NOT_WHITELISTED");
+    let r = app.post(SIGN_UP).client().json(json!({"email": "cb@example.com", "password": "password-123", "verification_callback_url": "http://localhost:3000/verify"})).send().await;
+    r.assert_status(200);
+
+    app.configure(json!({"sign_up_enabled": false})).await;
+    app.post(SIGN_UP)
+        .client()
+        .json(json!({"email": "closed@example.com", "password": "password-123"}))
+        .send()
+        .await
+        .assert_known(400, "SIGN_UP_NOT_ENABLED");
+    app.configure(json!({"credential_enabled": false})).await;
+    app.post(SIGN_UP)
+        .client()
+        .json(json!({"email": "closed@example.com", "password": "password-123"}))
+        .send()
+        .await
+        .assert_known(400, "PASSWORD_AUTHENTICATION_NOT_ENABLED");
+    app.post(SIGN_IN)
+        .client()
+        .json(json!({"email": "dupe@example.com", "password": "password-123"}))
+        .send()
+        .await
+        .assert_known(400, "PASSWORD_AUTHENTICATION_NOT_ENABLED");
+}
+
+#[tokio::test]
+async fn sign_in_errors_do_not_reveal_which_part_was_wrong() {
+    let app = spawn_app().await;
+    app.sign_up("known@example.com").await;
+    let wrong = app
+        .post(SIGN_IN)
+        .client()
+        .json(json!({"email": "known@example.com", "password": "wrong-password"}))
+        .send()
+        .await;
+    let unknown = app
+        .post(SIGN_IN)
+        .client()
+        .json(json!({"email": "nobody@example.com", "password": "wrong-password"}))
+        .send()
+        .await;
+    assert_eq!(
+        wrong.assert_known(400, "EMAIL_PASSWORD_MISMATCH"),
+        unknown.assert_known(400, "EMAIL_PASSWORD_MISMATCH")
+    );
+    // A user without a password (created server-side) cannot sign in with one.
+    app.create_user(json!({"primary_email": "nopass@example.com", "primary_email_auth_enabled": true})).await;
+    app.post(SIGN_IN)
+        .client()
+        .json(json!({"email": "nopass@example.com", "password": "anything-1"}))
+        .send()
+        .await
+        .assert_known(400, "EMAIL_PASSWORD_MISMATCH");
+    app.post(SIGN_IN)
+        .client()
+        .json(json!({"email": "known@example.com"}))
+        .send()
+        .await
+        .assert_known(400, "SCHEMA_ERROR");
+    app.post(SIGN_IN)
+        .client()
+        .json(json!({"email": "known@example.com", "password": "password-123", "extra": 1}))
+        .send()
+        .await
+        .assert_known(400, "SCHEMA_ERROR");
+    app.post(SIGN_IN)
+        .json(json!({"email": "known@example.com", "password": "password-123"}))
+        .send()
+        .await
+        .assert_known(400, "ACCESS_TYPE_REQUIRED");
+}
+
+#[tokio::test]
+async fn anonymous_users_upgrade_in_place() {
+    let app = spawn_app().await;
+    let r = app.post("/api/v1/auth/anonymous/sign-up").client().send().await;
+    let anon = r.json();
+    let (id, token, refresh) = (
+        anon["user_id"].as_str().unwrap(),
+        anon["access_token"].as_str().unwrap(),
+        anon["refresh_token"].as_str().unwrap(),
+    );
+    let me = app.get("/api/v1/users/me").client().token(token).allow_anonymous().send().await.json();
+    assert_eq!(
+        (me["is_anonymous"].clone(), me["is_restricted"].clone(), me["restricted_reason"].clone()),
+        (json!(true), json!(true), json!({"type": "anonymous"}))
+    );
+    // Sign-up being disabled does not stop anonymous sign-up.
+    app.configure(json!({"sign_up_enabled": false})).await;
+    app.post("/api/v1/auth/anonymous/sign-up").client().send().await.assert_status(200);
+    app.configure(json!({"sign_up_enabled": true})).await;
+
+    let r = app
+        .post(SIGN_UP)
+        .client()
+        .token(token)
+        .allow_anonymous()
+        .json(json!({"email": "upgraded@example.com", "password": "password-123"}))
+        .send()
+        .await;
+    assert_eq!(r.json()["user_id"], id);
+    let new_token = r.json()["access_token"].as_str().unwrap().to_string();
+    let me = app.get("/api/v1/users/me").client().token(&new_token).send().await.json();
+    assert_eq!(
+        (me["id"].as_str(), me["is_anonymous"].clone(), me["primary_email"].clone()),
+        (Some(id), json!(false), json!("upgraded@example.com"))
+    );
+    // The anonymous session is gone.
+    app.post("/api/v1/auth/sessions/current/refresh")
+        .client()
+        .stack_header("refresh-token", refresh)
+        .send()
+        .await
+        .assert_known(401, "REFRESH_TOKEN_NOT_FOUND_OR_EXPIRED");
+    // A signed-in regular user signing up creates a second account.
+    let r = app
+        .post(SIGN_UP)
+        .client()
+        .token(&new_token)
+        .json(json!({"email": "second@example.com", "password": "password-123"}))
+        .send()
+        .await;
+    assert_ne!(r.json()["user_id"], id);
+}

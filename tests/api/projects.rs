@@ -1,0 +1,126 @@
+//! Projects: client and admin views, admin PATCH, and projects made by `stackd project create`.
+
+use serde_json::json;
+
+use crate::helpers::spawn_app;
+
+#[tokio::test]
+async fn client_view_of_the_development_project() {
+    let app = spawn_app().await;
+    let r = app.get("/api/v1/projects/current").client().send().await;
+    let p = r.json();
+    assert_eq!(p["id"], "internal");
+    assert_eq!(p["display_name"], "Stack Dashboard");
+    assert_eq!(
+        p["config"],
+        json!({
+            "sign_up_enabled": true, "credential_enabled": true, "magic_link_enabled": true, "passkey_enabled": false,
+            "client_team_creation_enabled": true, "client_user_deletion_enabled": false,
+            "allow_user_api_keys": true, "allow_team_api_keys": true, "enabled_oauth_providers": [], "domains": []
+        })
+    );
+    // Server and admin callers get the same stripped shape here.
+    assert_eq!(app.get("/api/v1/projects/current").admin().send().await.json(), p);
+    app.get("/api/v1/projects/current").send().await.assert_known(400, "ACCESS_TYPE_REQUIRED");
+}
+
+#[tokio::test]
+async fn admins_read_and_patch_the_full_configuration() {
+    let app = spawn_app().await;
+    let p = app.get("/api/v1/internal/projects/current").admin().send().await.json();
+    assert_eq!(p["description"], "Stack's admin dashboard");
+    assert_eq!(p["onboarding_status"], "completed");
+    assert_eq!(p["config"]["team_member_default_permissions"], json!([{"id": "team_member"}]));
+    assert_eq!(p["config"]["team_creator_default_permissions"], json!([{"id": "team_admin"}]));
+    assert_eq!(p["config"]["email_config"], json!({"type": "shared"}));
+    assert_eq!(p["config"]["allow_localhost"], true);
+    for access in ["client", "server"] {
+        let r = app
+            .call("GET", "/api/v1/internal/projects/current")
+            .access(if access == "client" { crate::helpers::Access::Client } else { crate::helpers::Access::Server })
+            .send()
+            .await;
+        r.assert_known(401, "INSUFFICIENT_ACCESS_TYPE");
+    }
+
+    let r = app
+        .patch("/api/v1/internal/projects/current")
+        .admin()
+        .json(json!({
+            "display_name": "Renamed", "description": null,
+            "config": {"magic_link_enabled": false, "domains": [{"domain": "https://app.example.com", "handler_path": "/handler"}]}
+        }))
+        .send()
+        .await;
+    let p = r.json();
+    assert_eq!((p["display_name"].clone(), p["description"].clone()), (json!("Renamed"), json!("")));
+    assert_eq!(p["config"]["magic_link_enabled"], false);
+    assert_eq!(p["config"]["credential_enabled"], true, "omitted settings stay");
+    // The change is visible to the next request (the project cache was refreshed).
+    let client = app.get("/api/v1/projects/current").client().send().await.json();
+    assert_eq!(client["display_name"], "Renamed");
+    assert_eq!(client["config"]["domains"], json!([{"domain": "https://app.example.com", "handler_path": "/handler"}]));
+    // Trusted domains are used by redirect checks.
+    let r = app.post("/api/v1/auth/password/sign-up").client().json(json!({"email": "d@example.com", "password": "password-123", "verification_callback_url": "https://app.example.com/verify"})).send().await;
+    r.assert_status(200);
+
+    let bad = |body: serde_json::Value| app.patch("/api/v1/internal/projects/current").admin().json(body);
+    bad(json!({"config": {"no_such_setting": true}})).send().await.assert_known(400, "SCHEMA_ERROR");
+    bad(json!({"config": {"domains": [{"domain": "app.example.com", "handler_path": "/h"}]}}))
+        .send()
+        .await
+        .assert_known(400, "SCHEMA_ERROR");
+    bad(json!({"onboarding_status": "sleeping"})).send().await.assert_known(400, "SCHEMA_ERROR");
+    bad(json!({"config": {"oauth_account_merge_strategy": "merge_everything"}}))
+        .send()
+        .await
+        .assert_known(400, "SCHEMA_ERROR");
+}
+
+#[tokio::test]
+async fn projects_created_by_the_cli_have_working_hashed_keys() {
+    let app = spawn_app().await;
+    let other = app.other.clone();
+    assert!(other.pck.starts_with("pck_") && other.ssk.starts_with("ssk_") && other.sak.starts_with("sak_"));
+    assert_eq!(other.pck.len(), 49);
+    app.get("/api/v1/projects/current").client().project(&other).send().await.assert_status(200);
+    app.get("/api/v1/users").server().project(&other).send().await.assert_status(200);
+    app.get("/api/v1/internal/projects/current").admin().project(&other).send().await.assert_status(200);
+    // Only hashes and last-four characters are stored.
+    let stored_plain = app
+        .server
+        .state
+        .db
+        .read_now(|c| {
+            Ok(c.query_row(
+                "SELECT COUNT(*) FROM api_key_sets WHERE CAST(publishable_client_key_hash AS TEXT) = ?1 OR CAST(secret_server_key_hash AS TEXT) = ?2",
+                [&other.pck, &other.ssk],
+                |r| r.get::<_, i64>(0),
+            )?)
+        })
+        .unwrap();
+    assert_eq!(stored_plain, 0);
+    let last4: String = app
+        .server
+        .state
+        .db
+        .read_now(|c| {
+            Ok(c.query_row(
+                "SELECT secret_server_key_last4 FROM api_key_sets WHERE project_id = ?1",
+                [&other.project_id],
+                |r| r.get(0),
+            )?)
+        })
+        .unwrap();
+    assert!(other.ssk.ends_with(&last4));
+    // A new project signs its users' tokens with its own keys.
+    let r = app
+        .post("/api/v1/auth/password/sign-up")
+        .client()
+        .project(&other)
+        .json(json!({"email": "p2@example.com", "password": "password-123"}))
+        .send()
+        .await;
+    let token = r.json()["access_token"].as_str().unwrap().to_string();
+    app.get("/api/v1/users/me").client().project(&other).token(&token).send().await.assert_status(200);
+}

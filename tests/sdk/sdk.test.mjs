@@ -1,0 +1,163 @@
+// The official Stack Auth JS SDK (@stackframe/js 2.8.108) against the stackd binary, and access
+// tokens verified with an independent JWT library (jose) through our JWKS.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { StackClientApp, StackServerApp } from "@stackframe/js";
+import { createRemoteJWKSet, jwtVerify, decodeJwt } from "jose";
+
+const PROJECT_ID = "internal";
+const PUBLISHABLE_CLIENT_KEY = "this-publishable-client-key-is-for-local-development-only";
+const SECRET_SERVER_KEY = "this-secret-server-key-is-for-local-development-only";
+// The SDK refuses tokens living under 20 s; 25 s lets the expiry test wait it out quickly.
+const TOKEN_TTL_SECONDS = 25;
+
+let server;
+let baseUrl;
+let dir;
+
+async function freePort() {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+before(async () => {
+  const bin = process.env.STACKD_BIN;
+  assert.ok(bin, "STACKD_BIN must point at the stackd binary (make test-sdk sets it)");
+  dir = mkdtempSync(join(tmpdir(), "stackd-sdk-"));
+  const port = await freePort();
+  baseUrl = `http://127.0.0.1:${port}`;
+  server = spawn(bin, ["serve", "--dev", "--db", join(dir, "stackd.db"), "--listen", `127.0.0.1:${port}`, "--access-token-ttl", `${TOKEN_TTL_SECONDS}s`], {
+    stdio: ["ignore", "ignore", "inherit"],
+    env: { ...process.env, STACKD_LOG: "warn" },
+  });
+  for (let i = 0; i < 100; i++) {
+    try {
+      if ((await fetch(`${baseUrl}/health`)).ok) return;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error("stackd did not start");
+});
+
+after(async () => {
+  if (server) {
+    const exited = new Promise((r) => server.once("exit", r));
+    server.kill("SIGTERM");
+    await exited;
+  }
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const clientApp = () => new StackClientApp({ projectId: PROJECT_ID, publishableClientKey: PUBLISHABLE_CLIENT_KEY, baseUrl, tokenStore: "memory" });
+const serverApp = () =>
+  new StackServerApp({ projectId: PROJECT_ID, publishableClientKey: PUBLISHABLE_CLIENT_KEY, secretServerKey: SECRET_SERVER_KEY, baseUrl, tokenStore: "memory" });
+
+test("server app: createUser, listUsers, getUser, update, delete", async () => {
+  const app = serverApp();
+  const user = await app.createUser({
+    primaryEmail: "sdk-server@example.com",
+    primaryEmailAuthEnabled: true,
+    password: "password-123",
+    displayName: "Server Made",
+    serverMetadata: { tier: "gold" },
+  });
+  assert.equal(user.primaryEmail, "sdk-server@example.com");
+  assert.equal(user.displayName, "Server Made");
+  assert.deepEqual(user.serverMetadata, { tier: "gold" });
+
+  const listed = await app.listUsers();
+  assert.ok(listed.some((u) => u.id === user.id));
+
+  await user.update({ displayName: "Renamed", clientReadOnlyMetadata: { plan: "pro" } });
+  const fetched = await app.getUser(user.id);
+  assert.equal(fetched.displayName, "Renamed");
+  assert.deepEqual(fetched.clientReadOnlyMetadata, { plan: "pro" });
+
+  // The created user can sign in from a client app.
+  const client = clientApp();
+  const signIn = await client.signInWithCredential({ email: "sdk-server@example.com", password: "password-123", noRedirect: true });
+  assert.equal(signIn.status, "ok");
+
+  await fetched.delete();
+  assert.equal(await app.getUser(user.id), null);
+});
+
+test("client app: sign up, sign in, read and update the user, sign out", async () => {
+  const app = clientApp();
+  const signUp = await app.signUpWithCredential({ email: "sdk-client@example.com", password: "password-123", noRedirect: true, noVerificationCallback: true });
+  assert.equal(signUp.status, "ok");
+  let user = await app.getUser();
+  assert.equal(user.primaryEmail, "sdk-client@example.com");
+
+  const duplicate = await clientApp().signUpWithCredential({ email: "sdk-client@example.com", password: "password-123", noRedirect: true, noVerificationCallback: true });
+  assert.equal(duplicate.status, "error");
+  assert.equal(duplicate.error.errorCode, "USER_EMAIL_ALREADY_EXISTS");
+
+  await user.signOut();
+  assert.equal(await app.getUser(), null);
+
+  const wrong = await app.signInWithCredential({ email: "sdk-client@example.com", password: "wrong-password", noRedirect: true });
+  assert.equal(wrong.status, "error");
+  assert.equal(wrong.error.errorCode, "EMAIL_PASSWORD_MISMATCH");
+
+  const signIn = await app.signInWithCredential({ email: "sdk-client@example.com", password: "password-123", noRedirect: true });
+  assert.equal(signIn.status, "ok");
+  user = await app.getUser();
+  await user.update({ displayName: "Client Name", clientMetadata: { theme: "dark" } });
+  const reread = await app.getUser();
+  assert.equal(reread.displayName, "Client Name");
+  assert.deepEqual(reread.clientMetadata, { theme: "dark" });
+  // The SDK refreshes after an update, so the new token carries the new name.
+  const token = await app.getAccessToken();
+  assert.equal(decodeJwt(token).name, "Client Name");
+
+  // The server sees what the client wrote.
+  const seen = await serverApp().getUser(reread.id);
+  assert.deepEqual(seen.clientMetadata, { theme: "dark" });
+
+  await reread.signOut();
+  assert.equal(await app.getUser(), null);
+});
+
+test("access tokens verify against the JWKS with jose", async () => {
+  const app = clientApp();
+  await app.signUpWithCredential({ email: "sdk-jwks@example.com", password: "password-123", noRedirect: true, noVerificationCallback: true });
+  const token = await app.getAccessToken();
+  const jwks = createRemoteJWKSet(new URL(`${baseUrl}/api/v1/projects/${PROJECT_ID}/.well-known/jwks.json`));
+  const { payload, protectedHeader } = await jwtVerify(token, jwks, {
+    issuer: `${baseUrl}/api/v1/projects/${PROJECT_ID}`,
+    audience: PROJECT_ID,
+    algorithms: ["ES256"],
+  });
+  assert.equal(protectedHeader.alg, "ES256");
+  assert.equal(payload.email, "sdk-jwks@example.com");
+  // A token whose signature was altered does not verify.
+  const tampered = token.slice(0, -4) + (token.endsWith("AAAA") ? "BBBB" : "AAAA");
+  await assert.rejects(jwtVerify(tampered, jwks));
+});
+
+test("the SDK refreshes an expired access token and carries on", async () => {
+  const app = clientApp();
+  await app.signUpWithCredential({ email: "sdk-refresh@example.com", password: "password-123", noRedirect: true, noVerificationCallback: true });
+  const first = await app.getAccessToken();
+  const firstClaims = decodeJwt(first);
+  // Wait until the token has really expired.
+  const waitMs = firstClaims.exp * 1000 - Date.now() + 1000;
+  await new Promise((r) => setTimeout(r, Math.max(waitMs, 0)));
+  const user = await app.getUser();
+  assert.equal(user.primaryEmail, "sdk-refresh@example.com");
+  const second = await app.getAccessToken();
+  assert.notEqual(second, first);
+  assert.ok(decodeJwt(second).exp > firstClaims.exp);
+  assert.equal(decodeJwt(second).refresh_token_id, firstClaims.refresh_token_id, "same session, no rotation");
+});
