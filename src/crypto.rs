@@ -23,9 +23,32 @@ pub fn random_secret() -> String {
     crockford(45)
 }
 
-/// A request id: 16 Crockford characters (80 bits).
-pub fn request_id() -> String {
-    crockford(16)
+/// A request id: 16 Crockford characters (80 bits), kept inline so logging it allocates nothing.
+#[derive(Clone, Copy)]
+pub struct RequestId([u8; 16]);
+
+impl RequestId {
+    pub fn new() -> Self {
+        let mut bytes = [0u8; 16];
+        rand::thread_rng().fill_bytes(&mut bytes);
+        RequestId(bytes.map(|b| CROCKFORD[(b & 31) as usize]))
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("Crockford characters are ASCII")
+    }
+}
+
+impl Default for RequestId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Display for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 pub type SecretHash = [u8; 32];

@@ -5,10 +5,11 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use poem::http::{header, HeaderValue, Method, StatusCode};
+use poem::http::{header, HeaderValue, Method, StatusCode, Uri};
 use poem::{Body, Endpoint, IntoResponse, Middleware, Request, Response};
 
 use crate::context::{self, PendingSchemaError, ResolvedAuth, OVERRIDE_ERROR_STATUS};
+use crate::crypto::RequestId;
 use crate::error::{plain_response, ApiError, KnownError};
 use crate::state::State;
 
@@ -16,9 +17,9 @@ use crate::state::State;
 const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
 struct RequestInfo {
-    id: String,
+    id: RequestId,
     method: Method,
-    path: String,
+    uri: Uri,
 }
 
 tokio::task_local! {
@@ -27,12 +28,12 @@ tokio::task_local! {
 
 /// The current request's id, for error bodies and logs.
 pub fn current_request_id() -> String {
-    REQUEST.try_with(|r| r.id.clone()).unwrap_or_else(|_| "-".into())
+    REQUEST.try_with(|r| r.id.to_string()).unwrap_or_else(|_| "-".into())
 }
 
 /// `(METHOD, path)` of the current request, for `SCHEMA_ERROR` messages.
 pub fn current_request_line() -> (String, String) {
-    REQUEST.try_with(|r| (r.method.to_string(), r.path.clone())).unwrap_or_else(|_| ("?".into(), "?".into()))
+    REQUEST.try_with(|r| (r.method.to_string(), r.uri.path().to_string())).unwrap_or_else(|_| ("?".into(), "?".into()))
 }
 
 /// Which query parameters each operation declares, read from our own OpenAPI document, so that
@@ -129,15 +130,12 @@ impl<E: Endpoint> Endpoint for PipelineEndpoint<E> {
 
     async fn call(&self, req: Request) -> poem::Result<Response> {
         let started = Instant::now();
-        let info = RequestInfo {
-            id: crate::crypto::request_id(),
-            method: req.method().clone(),
-            path: req.uri().path().to_string(),
-        };
-        let id = info.id.clone();
-        let method = info.method.clone();
-        let path = info.path.clone();
-        let is_api = path.starts_with("/api/");
+        let id = RequestId::new();
+        // Method and Uri clones are reference-count bumps, not copies.
+        let method = req.method().clone();
+        let uri = req.uri().clone();
+        let info = RequestInfo { id, method: method.clone(), uri: uri.clone() };
+        let is_api = uri.path().starts_with("/api/");
         let override_status = OVERRIDE_ERROR_STATUS.get(req.headers()).is_some();
 
         let mut resp = if method == Method::OPTIONS {
@@ -149,13 +147,13 @@ impl<E: Endpoint> Endpoint for PipelineEndpoint<E> {
         if method == Method::OPTIONS {
             add_cors_headers(&mut resp);
         } else if is_api {
-            decorate_api_response(&mut resp, &id, override_status);
+            decorate_api_response(&mut resp, id.as_str(), override_status);
         }
         add_security_headers(&mut resp);
         tracing::info!(
             request_id = %id,
             method = %method,
-            path = %path,
+            path = %uri.path(),
             status = resp.status().as_u16(),
             duration_ms = format_args!("{:.3}", started.elapsed().as_secs_f64() * 1000.0),
             "request"
@@ -181,12 +179,13 @@ impl<E: Endpoint> PipelineEndpoint<E> {
         if let Some(problem) = self.unknown_query_params(&req) {
             req.extensions_mut().insert(PendingSchemaError(KnownError::schema(&problem)));
         }
-        let full_url = request_url(&req);
+        let host = req.headers().get(header::HOST).cloned();
+        let uri = req.uri().clone();
         let resp = match self.inner.call(req).await {
             Ok(r) => r.into_response(),
             Err(e) => e.into_response(),
         };
-        replace_framework_errors(resp, &full_url).await
+        replace_framework_errors(resp, || request_url(host.as_ref(), &uri)).await
     }
 
     fn unknown_query_params(&self, req: &Request) -> Option<String> {
@@ -242,9 +241,10 @@ async fn check_body(req: &mut Request) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn request_url(req: &Request) -> String {
-    let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
-    format!("http://{host}{}", req.uri())
+/// The URL as the client sent it, for the 404 text; built only when needed.
+fn request_url(host: Option<&HeaderValue>, uri: &Uri) -> String {
+    let host = host.and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    format!("http://{host}{uri}")
 }
 
 /// Texts poem-openapi uses for request-parsing failures (see `poem_openapi::error`).
@@ -259,7 +259,7 @@ const PARSE_ERROR_PREFIXES: &[&str] = &[
 /// Responses the frameworks produce on their own become upstream's: poem's 404/405 bodies get
 /// upstream's texts (spec 00 §3.5) and poem-openapi's request-parsing failures become
 /// `SCHEMA_ERROR` KnownErrors (spec 00 §2.4). Our handlers never answer with these exact texts.
-async fn replace_framework_errors(resp: Response, full_url: &str) -> Response {
+async fn replace_framework_errors(resp: Response, full_url: impl FnOnce() -> String) -> Response {
     let status = resp.status();
     let candidate = matches!(
         status,
@@ -279,7 +279,8 @@ async fn replace_framework_errors(resp: Response, full_url: &str) -> Response {
         StatusCode::NOT_FOUND if text == "not found" => plain_response(
             StatusCode::NOT_FOUND,
             format!(
-                "404 — this page does not exist in the Stack Auth API served by stackd.\n\nSee the API documentation at /api/v1/docs.\n\nURL: {full_url}"
+                "404 — this page does not exist in the Stack Auth API served by stackd.\n\nSee the API documentation at /api/v1/docs.\n\nURL: {}",
+                full_url()
             ),
         ),
         StatusCode::METHOD_NOT_ALLOWED if text == "method not allowed" => plain_response(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed"),

@@ -20,6 +20,7 @@ pub struct RunningServer {
     pub state: State,
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    flusher: tokio::task::JoinHandle<()>,
 }
 
 impl RunningServer {
@@ -29,14 +30,23 @@ impl RunningServer {
             let _ = stop.send(());
         }
         let _ = (&mut self.task).await;
-        self.state.db.close();
+        self.close().await;
     }
 
     /// Waits until the server stops by itself (after SIGTERM / Ctrl-C).
     pub async fn wait(mut self) -> std::io::Result<()> {
         let result = (&mut self.task).await.unwrap_or(Ok(()));
-        self.state.db.close();
+        self.close().await;
         result
+    }
+
+    /// Writes what is still buffered, then checkpoints and closes the database.
+    async fn close(&mut self) {
+        self.flusher.abort();
+        if let Err(e) = self.state.activity.flush(&self.state.db).await {
+            tracing::warn!(error = %e, "could not write the last activity timestamps");
+        }
+        self.state.db.close();
     }
 }
 
@@ -82,7 +92,18 @@ pub async fn start(config: Config, shutdown_on_signal: bool) -> Result<RunningSe
         };
         poem::Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(app, signal, Some(SHUTDOWN_GRACE)).await
     });
-    Ok(RunningServer { addr, base_url, state, stop: Some(stop_tx), task })
+    let flusher = tokio::spawn(flush_activity_every_second(state.clone()));
+    Ok(RunningServer { addr, base_url, state, stop: Some(stop_tx), task, flusher })
+}
+
+async fn flush_activity_every_second(state: State) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        if let Err(e) = state.activity.flush(&state.db).await {
+            tracing::warn!(error = %e, "could not write activity timestamps; will retry");
+        }
+    }
 }
 
 async fn shutdown_signal() {

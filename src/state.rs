@@ -7,6 +7,7 @@ use tokio::sync::Semaphore;
 use crate::config::Config;
 use crate::db::Db;
 use crate::projects::ProjectCache;
+use crate::sessions::Activity;
 use crate::tokens::TokenService;
 
 pub struct AppState {
@@ -14,6 +15,8 @@ pub struct AppState {
     pub db: Db,
     pub tokens: TokenService,
     pub projects: ProjectCache,
+    /// Session and user "last active" timestamps waiting to be written.
+    pub activity: Activity,
     /// Bounds concurrent password hashing to the core count: argon2id is CPU- and memory-heavy, and
     /// more parallel hashes than cores only add latency and memory.
     pub password_hashing: Semaphore,
@@ -31,6 +34,7 @@ impl AppState {
             db,
             tokens,
             projects: ProjectCache::default(),
+            activity: Activity::default(),
             password_hashing: Semaphore::new(cores),
         })
     }

@@ -193,10 +193,10 @@ impl SessionsApi {
             .into_iter()
             .map(|s| SessionView {
                 is_current_session: current.as_deref() == Some(s.id.as_str()),
-                id: s.id,
                 user_id: s.user_id,
                 created_at: s.created_at,
-                last_used_at: s.last_used_at,
+                last_used_at: self.state.activity.session_last_used(&s.id, s.last_used_at),
+                id: s.id,
                 is_impersonation: s.is_impersonation,
             })
             .collect();
@@ -274,11 +274,10 @@ impl SessionsApi {
         };
         let state = self.state.clone();
         let project = auth.project.clone();
-        let access_token = self
-            .state
-            .db
-            .write(move |tx| sessions::refresh(tx, &state.tokens, &project.project, &refresh_token))
-            .await?;
+        let refreshed =
+            self.state.db.read(move |c| sessions::refresh(c, &state.tokens, &project.project, &refresh_token)).await?;
+        self.state.activity.record(&refreshed.session_id, &refreshed.user_id, now_millis());
+        let access_token = refreshed.access_token;
         Ok(Json(AccessTokenOnly { access_token }))
     }
 }
@@ -340,11 +339,10 @@ impl OauthApi {
         };
         let state = self.state.clone();
         let project = entry.clone();
-        let access_token = self
-            .state
-            .db
-            .write(move |tx| sessions::refresh(tx, &state.tokens, &project.project, &refresh_token))
-            .await?;
+        let refreshed =
+            self.state.db.read(move |c| sessions::refresh(c, &state.tokens, &project.project, &refresh_token)).await?;
+        self.state.activity.record(&refreshed.session_id, &refreshed.user_id, now_millis());
+        let access_token = refreshed.access_token;
         Ok(TokenResponse::Ok(
             Json(TokenGrant {
                 access_token,

@@ -1,9 +1,12 @@
 //! Sessions and the tokens they issue (spec 00 §4.7–§4.10, spec 10 §7).
 
+pub mod activity;
 pub mod api;
 pub mod store;
 
 use rusqlite::{Connection, Transaction};
+
+pub use activity::Activity;
 
 use crate::crypto::random_secret;
 use crate::db::now_millis;
@@ -71,15 +74,25 @@ pub fn start(
     Ok(IssuedSession { session_id, refresh_token, access_token })
 }
 
-/// Exchanges a refresh token for a new access token (no rotation), bumping session and user activity.
-pub fn refresh(tx: &Transaction, tokens: &TokenService, project: &Project, refresh_token: &str) -> ApiResult<String> {
-    let now = now_millis();
-    let conn: &Connection = tx;
-    let (session_id, user_id) = store::find_by_refresh_token(conn, &project.id, refresh_token, now)?
+/// A refreshed access token and the session it belongs to.
+pub struct Refreshed {
+    pub access_token: String,
+    pub session_id: String,
+    pub user_id: String,
+}
+
+/// Exchanges a refresh token for a new access token (no rotation). Read-only: the caller records
+/// the activity in [`Activity`], which writes it in batches.
+pub fn refresh(
+    conn: &Connection,
+    tokens: &TokenService,
+    project: &Project,
+    refresh_token: &str,
+) -> ApiResult<Refreshed> {
+    let (session_id, user_id) = store::find_by_refresh_token(conn, &project.id, refresh_token, now_millis())?
         .ok_or_else(KnownError::refresh_token_not_found_or_expired)?;
-    store::touch(tx, &session_id, now)?;
-    users::store::touch_last_active(tx, &user_id, now)?;
     let user =
-        users::store::load(tx, &project.id, &user_id)?.ok_or_else(KnownError::refresh_token_not_found_or_expired)?;
-    Ok(mint_access_token(tokens, project, &user, &session_id))
+        users::store::load(conn, &project.id, &user_id)?.ok_or_else(KnownError::refresh_token_not_found_or_expired)?;
+    let access_token = mint_access_token(tokens, project, &user, &session_id);
+    Ok(Refreshed { access_token, session_id, user_id })
 }

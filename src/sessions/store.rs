@@ -48,11 +48,6 @@ pub fn find_by_refresh_token(
         .optional()?)
 }
 
-pub fn touch(tx: &Transaction, session_id: &str, now: i64) -> ApiResult<()> {
-    tx.prepare_cached("UPDATE sessions SET last_used_at = ?2 WHERE id = ?1")?.execute(params![session_id, now])?;
-    Ok(())
-}
-
 pub fn list_for_user(
     conn: &Connection,
     project_id: &str,

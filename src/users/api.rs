@@ -267,7 +267,14 @@ async fn update_changes(state: &AppState, b: UpdateUserBody) -> ApiResult<UserCh
 impl UsersApi {
     async fn load(&self, auth: &RequestAuth, user_id: String) -> ApiResult<Option<UserRecord>> {
         let project_id = auth.project_id().to_string();
-        self.state.db.read(move |c| store::load(c, &project_id, &user_id)).await
+        let user = self.state.db.read(move |c| store::load(c, &project_id, &user_id)).await?;
+        Ok(user.map(|u| self.with_activity(u)))
+    }
+
+    /// Merges a newer "last active" time that is not written yet.
+    fn with_activity(&self, mut user: UserRecord) -> UserRecord {
+        user.last_active_at = self.state.activity.user_last_active(&user.id, user.last_active_at);
+        user
     }
 
     /// The signed-in user; a token whose user was deleted counts as no user.
@@ -287,14 +294,16 @@ impl UsersApi {
     async fn apply_update(&self, auth: &RequestAuth, user_id: String, changes: UserChanges) -> ApiResult<UserRecord> {
         changes.check_against_config(&auth.project().config, false)?;
         let project_id = auth.project_id().to_string();
-        self.state
+        let user = self
+            .state
             .db
             .write(move |tx| {
                 store::require(tx, &project_id, &user_id)?;
                 changes.apply(tx, &project_id, &user_id, false)?;
                 store::require(tx, &project_id, &user_id)
             })
-            .await
+            .await?;
+        Ok(self.with_activity(user))
     }
 
     async fn delete(&self, auth: &RequestAuth, user_id: String) -> ApiResult<()> {
@@ -384,7 +393,7 @@ impl UsersApi {
         let project_id = auth.project_id().to_string();
         let (users, next) = self.state.db.read(move |c| store::list(c, &project_id, &q)).await?;
         Ok(Json(UserList {
-            items: users.iter().map(|u| u.to_server(&config)).collect(),
+            items: users.into_iter().map(|u| self.with_activity(u).to_server(&config)).collect(),
             is_paginated: true,
             pagination: Pagination { next_cursor: next },
         }))

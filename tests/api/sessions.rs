@@ -265,3 +265,28 @@ async fn servers_create_sessions_for_users() {
         .await
         .assert_known(400, "CANNOT_GET_OWN_USER_WITHOUT_USER");
 }
+
+#[tokio::test]
+async fn refresh_activity_is_buffered_then_written() {
+    let app = spawn_app().await;
+    let (id, _, refresh) = app.sign_up("active@example.com").await;
+    let stored =
+        |app: &crate::helpers::TestApp| app.db_scalar(&format!("SELECT last_active_at FROM users WHERE id = '{id}'"));
+    let at_sign_up = stored(&app);
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    app.post("/api/v1/auth/sessions/current/refresh")
+        .client()
+        .stack_header("refresh-token", &refresh)
+        .send()
+        .await
+        .assert_status(200);
+    // Visible through the API at once…
+    let shown =
+        app.get(&format!("/api/v1/users/{id}")).server().send().await.json()["last_active_at_millis"].as_i64().unwrap();
+    assert!(shown > at_sign_up);
+    // …and durable after the next flush (every second, and at shutdown).
+    app.server.state.activity.flush(&app.server.state.db).await.unwrap();
+    assert_eq!(stored(&app), shown);
+    let session_used = app.db_scalar(&format!("SELECT MAX(last_used_at) FROM sessions WHERE user_id = '{id}'"));
+    assert_eq!(session_used, shown);
+}

@@ -51,9 +51,10 @@ before(async () => {
 
 after(async () => {
   if (server) {
-    const exited = new Promise((r) => server.once("exit", r));
+    const exited = new Promise((r) => server.once("exit", (code, signal) => r({ code, signal })));
     server.kill("SIGTERM");
-    await exited;
+    // SIGTERM is a graceful stop: in-flight requests finish, the database is closed, exit code 0.
+    assert.deepEqual(await exited, { code: 0, signal: null });
   }
   rmSync(dir, { recursive: true, force: true });
 });

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# make bench: release build, real server on a temp database, wrk at 64 connections per scenario.
+# Prints req/s, p50, p99 and the server's peak RSS. Not a test: nothing here asserts.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v wrk >/dev/null; then
+  echo "installing wrk (Debian package)..." >&2
+  (apt-get update -qq && apt-get install -y -qq wrk) >/dev/null
+fi
+
+cargo build --release --bin stackd --example argon2_time -q
+BIN=target/release/stackd
+DIR=$(mktemp -d)
+PORT=${BENCH_PORT:-18102}
+BASE="http://127.0.0.1:$PORT"
+DURATION=${BENCH_DURATION:-10s}
+CONNECTIONS=${BENCH_CONNECTIONS:-64}
+STACKD_LOG=warn "$BIN" serve --dev --db "$DIR/bench.db" --listen "127.0.0.1:$PORT" > "$DIR/server.log" 2>&1 &
+PID=$!
+trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$DIR"' EXIT
+for _ in $(seq 100); do curl -fs "$BASE/health" >/dev/null && break; sleep 0.05; done
+
+PCK=this-publishable-client-key-is-for-local-development-only
+SIGNUP=$(curl -fs "$BASE/api/v1/auth/password/sign-up" -H 'x-stack-access-type: client' -H 'x-stack-project-id: internal' \
+  -H "x-stack-publishable-client-key: $PCK" -H 'content-type: application/json' \
+  -d '{"email":"bench@example.com","password":"bench-password-1"}')
+ACCESS=$(echo "$SIGNUP" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+REFRESH=$(echo "$SIGNUP" | python3 -c 'import json,sys; print(json.load(sys.stdin)["refresh_token"])')
+
+cat > "$DIR/me.lua" <<LUA
+wrk.headers["x-stack-access-type"] = "client"
+wrk.headers["x-stack-project-id"] = "internal"
+wrk.headers["x-stack-publishable-client-key"] = "$PCK"
+wrk.headers["x-stack-access-token"] = "$ACCESS"
+LUA
+cat > "$DIR/refresh.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["content-type"] = "application/x-www-form-urlencoded;charset=UTF-8"
+wrk.body = "refresh_token=$REFRESH&grant_type=refresh_token&client_id=internal&client_secret=$PCK"
+LUA
+cat > "$DIR/signin.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["x-stack-access-type"] = "client"
+wrk.headers["x-stack-project-id"] = "internal"
+wrk.headers["x-stack-publishable-client-key"] = "$PCK"
+wrk.headers["content-type"] = "application/json"
+wrk.body = '{"email":"bench@example.com","password":"bench-password-1"}'
+LUA
+
+ms() { # wrk latency (e.g. 812.00us, 1.20ms, 1.02s) → milliseconds
+  awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000; printf "%.2f", n }'
+}
+
+declare -A RPS
+run() { # name path [lua]
+  local name=$1 path=$2 script=${3:-}
+  local out
+  out=$(wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency ${script:+-s "$script"} "$BASE$path")
+  local rps p50 p99 non2xx
+  rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+  p50=$(echo "$out" | awk '$1 == "50%" {print $2}')
+  p99=$(echo "$out" | awk '$1 == "99%" {print $2}')
+  non2xx=$(echo "$out" | awk '/Non-2xx/ {print $5}')
+  RPS[$name]=$rps
+  printf "| %-28s | %10.0f | %8s | %8s | %s\n" "$name" "$rps" "$(ms "$p50")" "$(ms "$p99")" "${non2xx:+($non2xx non-2xx!)}"
+}
+
+echo "stackd bench: $CONNECTIONS connections, $DURATION per scenario, $(nproc) cores, wrk -t2 on the same machine"
+echo
+echo "| scenario                     |      req/s | p50 (ms) | p99 (ms) |"
+echo "|------------------------------|-----------:|---------:|---------:|"
+run "GET /api/v1 (ceiling)" /api/v1
+run "GET /users/me" /api/v1/users/me "$DIR/me.lua"
+run "refresh grant (oauth/token)" /api/v1/auth/oauth/token "$DIR/refresh.lua"
+run "JWKS" /api/v1/projects/internal/.well-known/jwks.json
+run "password sign-in" /api/v1/auth/password/sign-in "$DIR/signin.lua"
+echo
+RSS_KB=$(awk '/VmHWM/ {print $2}' "/proc/$PID/status")
+ARGON_MS=$(target/release/examples/argon2_time)
+CORES=$(nproc)
+BOUND=$(awk -v ms="$ARGON_MS" -v c="$CORES" 'BEGIN { printf "%.0f", c * 1000 / ms }')
+ceiling=${RPS["GET /api/v1 (ceiling)"]}
+pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f%%", 100 * a / b }'; }
+echo "server peak RSS: $((RSS_KB / 1024)) MiB"
+echo "argon2id verification: ${ARGON_MS} ms → ${CORES}-core bound ${BOUND} sign-ins/s"
+echo "/users/me: $(pct "${RPS["GET /users/me"]}" "$ceiling") of ceiling (target ≥ 50%)"
+echo "refresh:   $(pct "${RPS["refresh grant (oauth/token)"]}" "$ceiling") of ceiling (target ≥ 25%)"
+echo "JWKS:      $(pct "${RPS["JWKS"]}" "$ceiling") of ceiling (target ≥ 80%)"
+echo "sign-in:   $(pct "${RPS["password sign-in"]}" "$BOUND") of the argon2id bound (target ≥ 90%)"
