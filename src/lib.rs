@@ -11,6 +11,7 @@ pub mod context;
 pub mod crypto;
 pub mod db;
 pub mod error;
+pub mod hashing;
 pub mod pipeline;
 pub mod projects;
 pub mod server;

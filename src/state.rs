@@ -2,10 +2,9 @@
 
 use std::sync::Arc;
 
-use tokio::sync::Semaphore;
-
 use crate::config::Config;
 use crate::db::Db;
+use crate::hashing::HashingPool;
 use crate::projects::ProjectCache;
 use crate::sessions::Activity;
 use crate::tokens::TokenService;
@@ -17,9 +16,8 @@ pub struct AppState {
     pub projects: ProjectCache,
     /// Session and user "last active" timestamps waiting to be written.
     pub activity: Activity,
-    /// Bounds concurrent password hashing to the core count: argon2id is CPU- and memory-heavy, and
-    /// more parallel hashes than cores only add latency and memory.
-    pub password_hashing: Semaphore,
+    /// Where argon2id and bcrypt run (see [`crate::hashing`]).
+    pub password_hashing: HashingPool,
 }
 
 pub type State = Arc<AppState>;
@@ -35,16 +33,15 @@ impl AppState {
             tokens,
             projects: ProjectCache::default(),
             activity: Activity::default(),
-            password_hashing: Semaphore::new(cores),
+            password_hashing: HashingPool::new(cores),
         })
     }
 
-    /// Runs a password hash or verification on the blocking pool, at most one per core at a time.
+    /// Runs a password hash or verification on the hashing pool.
     pub async fn hash_work<T: Send + 'static>(
         &self,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> crate::error::ApiResult<T> {
-        let _permit = self.password_hashing.acquire().await.map_err(crate::error::ApiError::internal)?;
-        tokio::task::spawn_blocking(f).await.map_err(crate::error::ApiError::internal)
+        self.password_hashing.run(f).await
     }
 }

@@ -113,7 +113,7 @@ impl AudienceKey {
             })
             .expect("some counter yields a valid scalar");
         let verifying = *signing.verifying_key();
-        let point = verifying.to_encoded_point(false);
+        let point = verifying.to_sec1_point(false);
         let (x, y) = (point.x().expect("uncompressed point"), point.y().expect("uncompressed point"));
         let kid = B64.encode(Sha256::digest(point.as_bytes()))[..12].to_string();
         AudienceKey { signing, verifying, kid, x: B64.encode(x), y: B64.encode(y) }
