@@ -5,6 +5,8 @@
 //! each runs in a `BEGIN IMMEDIATE` transaction.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use r2d2::Pool;
@@ -12,6 +14,7 @@ use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 use crate::error::{ApiError, ApiResult};
+use crate::read_cache::ReadCache;
 
 mod embedded {
     refinery::embed_migrations!("schema");
@@ -21,6 +24,8 @@ mod embedded {
 pub struct Db {
     read: Pool<SqliteConnectionManager>,
     write: Pool<SqliteConnectionManager>,
+    /// Number of committed write transactions; see [`ReadCache`].
+    version: Arc<AtomicU64>,
 }
 
 fn manager(path: &Path, synchronous_full: bool) -> SqliteConnectionManager {
@@ -55,7 +60,7 @@ impl Db {
             .connection_timeout(Duration::from_secs(30))
             .build(manager(path, synchronous_full))
             .map_err(|e| format!("cannot open database {}: {e}", path.display()))?;
-        Ok(Db { read, write })
+        Ok(Db { read, write, version: Arc::new(AtomicU64::new(0)) })
     }
 
     /// Runs a read-only closure on a pooled connection, off the async executor.
@@ -79,23 +84,43 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&Transaction) -> ApiResult<T> + Send + 'static,
     {
-        let pool = self.write.clone();
-        tokio::task::spawn_blocking(move || Self::write_blocking(&pool, f)).await.map_err(ApiError::internal)?
+        let (pool, version) = (self.write.clone(), self.version.clone());
+        tokio::task::spawn_blocking(move || Self::write_blocking(&pool, &version, f))
+            .await
+            .map_err(ApiError::internal)?
+    }
+
+    /// Like [`Db::read`], but answered from `cache` while no write has committed since.
+    pub async fn read_cached<T, F>(&self, cache: &ReadCache<T>, key: &str, f: F) -> ApiResult<T>
+    where
+        T: Clone + Send + 'static,
+        F: FnOnce(&Connection) -> ApiResult<T> + Send + 'static,
+    {
+        // Read the version before the query: a write committing meanwhile makes the entry stale.
+        let version = self.version.load(Ordering::Acquire);
+        if let Some(hit) = cache.get(key, version) {
+            return Ok(hit);
+        }
+        let value = self.read(f).await?;
+        cache.insert(key, version, value.clone());
+        Ok(value)
     }
 
     /// The synchronous form of [`Db::write`], for the CLI and start-up code.
     pub fn write_now<T>(&self, f: impl FnOnce(&Transaction) -> ApiResult<T>) -> ApiResult<T> {
-        Self::write_blocking(&self.write, f)
+        Self::write_blocking(&self.write, &self.version, f)
     }
 
     fn write_blocking<T>(
         pool: &Pool<SqliteConnectionManager>,
+        version: &AtomicU64,
         f: impl FnOnce(&Transaction) -> ApiResult<T>,
     ) -> ApiResult<T> {
         let mut conn = pool.get()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let out = f(&tx)?;
         tx.commit()?;
+        version.fetch_add(1, Ordering::Release);
         Ok(out)
     }
 

@@ -14,6 +14,7 @@ pub mod error;
 pub mod hashing;
 pub mod pipeline;
 pub mod projects;
+pub mod read_cache;
 pub mod server;
 pub mod sessions;
 pub mod state;

@@ -6,8 +6,11 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::hashing::HashingPool;
 use crate::projects::ProjectCache;
+use crate::read_cache::ReadCache;
+use crate::sessions::store::SessionKey;
 use crate::sessions::Activity;
 use crate::tokens::TokenService;
+use crate::users::UserRecord;
 
 pub struct AppState {
     pub config: Config,
@@ -16,11 +19,17 @@ pub struct AppState {
     pub projects: ProjectCache,
     /// Session and user "last active" timestamps waiting to be written.
     pub activity: Activity,
+    /// Hot-path reads (`/users/me`, refresh), valid until the next committed write.
+    pub user_cache: ReadCache<Option<UserRecord>>,
+    pub session_cache: ReadCache<Option<SessionKey>>,
     /// Where argon2id and bcrypt run (see [`crate::hashing`]).
     pub password_hashing: HashingPool,
 }
 
 pub type State = Arc<AppState>;
+
+/// Entries per hot-path read cache.
+const HOT_CACHE_CAPACITY: usize = 16_384;
 
 impl AppState {
     /// `base_url` is the effective public origin (known once the listener is bound).
@@ -33,6 +42,8 @@ impl AppState {
             tokens,
             projects: ProjectCache::default(),
             activity: Activity::default(),
+            user_cache: ReadCache::new(HOT_CACHE_CAPACITY),
+            session_cache: ReadCache::new(HOT_CACHE_CAPACITY),
             password_hashing: HashingPool::new(cores),
         })
     }

@@ -272,12 +272,7 @@ impl SessionsApi {
         let Some(refresh_token) = REFRESH_TOKEN.get(req.headers()).map(String::from) else {
             return Err(KnownError::schema("headers.x-stack-refresh-token must be defined").into());
         };
-        let state = self.state.clone();
-        let project = auth.project.clone();
-        let refreshed =
-            self.state.db.read(move |c| sessions::refresh(c, &state.tokens, &project.project, &refresh_token)).await?;
-        self.state.activity.record(&refreshed.session_id, &refreshed.user_id, now_millis());
-        let access_token = refreshed.access_token;
+        let access_token = sessions::refresh(&self.state, &auth.project.project, &refresh_token).await?.access_token;
         Ok(Json(AccessTokenOnly { access_token }))
     }
 }
@@ -337,12 +332,7 @@ impl OauthApi {
         let Some(refresh_token) = body.refresh_token.filter(|t| !t.is_empty()) else {
             return Err(oauth_error("invalid_request", "Missing parameter: `refresh_token`"));
         };
-        let state = self.state.clone();
-        let project = entry.clone();
-        let refreshed =
-            self.state.db.read(move |c| sessions::refresh(c, &state.tokens, &project.project, &refresh_token)).await?;
-        self.state.activity.record(&refreshed.session_id, &refreshed.user_id, now_millis());
-        let access_token = refreshed.access_token;
+        let access_token = sessions::refresh(&self.state, &entry.project, &refresh_token).await?.access_token;
         Ok(TokenResponse::Ok(
             Json(TokenGrant {
                 access_token,

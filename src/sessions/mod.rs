@@ -4,7 +4,7 @@ pub mod activity;
 pub mod api;
 pub mod store;
 
-use rusqlite::{Connection, Transaction};
+use rusqlite::Transaction;
 
 pub use activity::Activity;
 
@@ -12,6 +12,7 @@ use crate::crypto::random_secret;
 use crate::db::now_millis;
 use crate::error::{ApiResult, KnownError};
 use crate::projects::Project;
+use crate::state::AppState;
 use crate::tokens::{AccessClaims, RestrictedReason, TokenService};
 use crate::users::{self, UserRecord};
 
@@ -81,18 +82,25 @@ pub struct Refreshed {
     pub user_id: String,
 }
 
-/// Exchanges a refresh token for a new access token (no rotation). Read-only: the caller records
-/// the activity in [`Activity`], which writes it in batches.
-pub fn refresh(
-    conn: &Connection,
-    tokens: &TokenService,
-    project: &Project,
-    refresh_token: &str,
-) -> ApiResult<Refreshed> {
-    let (session_id, user_id) = store::find_by_refresh_token(conn, &project.id, refresh_token, now_millis())?
+/// Exchanges a refresh token for a new access token (no rotation). Reads only, through the hot-path
+/// caches; the activity it implies is recorded in [`Activity`], which writes it in batches.
+pub async fn refresh(state: &AppState, project: &Project, refresh_token: &str) -> ApiResult<Refreshed> {
+    let hash = crate::crypto::hash_secret(refresh_token);
+    let key =
+        format!("{}/{}", project.id, base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, hash));
+    let project_id = project.id.clone();
+    let session = state
+        .db
+        .read_cached(&state.session_cache, &key, move |c| store::find_by_token_hash(c, &project_id, &hash))
+        .await?;
+    let now = now_millis();
+    let session = session
+        .filter(|s| s.expires_at.is_none_or(|e| e > now))
         .ok_or_else(KnownError::refresh_token_not_found_or_expired)?;
-    let user =
-        users::store::load(conn, &project.id, &user_id)?.ok_or_else(KnownError::refresh_token_not_found_or_expired)?;
-    let access_token = mint_access_token(tokens, project, &user, &session_id);
-    Ok(Refreshed { access_token, session_id, user_id })
+    let user = users::load_cached(state, &project.id, &session.user_id)
+        .await?
+        .ok_or_else(KnownError::refresh_token_not_found_or_expired)?;
+    let access_token = mint_access_token(&state.tokens, project, &user, &session.id);
+    state.activity.record(&session.id, &session.user_id, now);
+    Ok(Refreshed { access_token, session_id: session.id, user_id: session.user_id })
 }

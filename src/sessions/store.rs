@@ -2,7 +2,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
-use crate::crypto::hash_secret;
+use crate::crypto::{hash_secret, SecretHash};
 use crate::error::ApiResult;
 
 #[derive(Debug, Clone)]
@@ -32,20 +32,24 @@ pub fn insert(
     Ok(id)
 }
 
-/// The live session of a refresh token in this project: `(session id, user id)`.
-pub fn find_by_refresh_token(
-    conn: &Connection,
-    project_id: &str,
-    refresh_token: &str,
-    now: i64,
-) -> ApiResult<Option<(String, String)>> {
+/// The session holding a refresh token (by its hash) in this project: `(id, user id, expires at)`.
+/// Expiry is checked by the caller, so a cached row is still checked against the clock.
+pub fn find_by_token_hash(conn: &Connection, project_id: &str, hash: &SecretHash) -> ApiResult<Option<SessionKey>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT id, user_id FROM sessions
-         WHERE refresh_token_hash = ?1 AND project_id = ?2 AND (expires_at IS NULL OR expires_at > ?3)",
+        "SELECT id, user_id, expires_at FROM sessions WHERE refresh_token_hash = ?1 AND project_id = ?2",
     )?;
     Ok(stmt
-        .query_row(params![hash_secret(refresh_token).to_vec(), project_id, now], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row(params![hash.as_slice(), project_id], |r| {
+            Ok(SessionKey { id: r.get(0)?, user_id: r.get(1)?, expires_at: r.get(2)? })
+        })
         .optional()?)
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionKey {
+    pub id: String,
+    pub user_id: String,
+    pub expires_at: Option<i64>,
 }
 
 pub fn list_for_user(

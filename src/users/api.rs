@@ -266,8 +266,7 @@ async fn update_changes(state: &AppState, b: UpdateUserBody) -> ApiResult<UserCh
 
 impl UsersApi {
     async fn load(&self, auth: &RequestAuth, user_id: String) -> ApiResult<Option<UserRecord>> {
-        let project_id = auth.project_id().to_string();
-        let user = self.state.db.read(move |c| store::load(c, &project_id, &user_id)).await?;
+        let user = crate::users::load_cached(&self.state, auth.project_id(), &user_id).await?;
         Ok(user.map(|u| self.with_activity(u)))
     }
 

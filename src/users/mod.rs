@@ -7,9 +7,18 @@ pub mod store;
 use poem_openapi::{Object, Union};
 use serde_json::Value;
 
+use crate::error::ApiResult;
 use crate::projects::ProjectConfig;
+use crate::state::AppState;
 use crate::teams::{ClientTeam, ServerTeam};
 use crate::tokens::TokenKind;
+
+/// Loads a user through the hot-path read cache (see [`crate::read_cache`]).
+pub async fn load_cached(state: &AppState, project_id: &str, user_id: &str) -> ApiResult<Option<UserRecord>> {
+    let key = format!("{project_id}/{user_id}");
+    let (project_id, user_id) = (project_id.to_string(), user_id.to_string());
+    state.db.read_cached(&state.user_cache, &key, move |c| store::load(c, &project_id, &user_id)).await
+}
 
 /// A user as stored, joined with its primary e-mail and auth methods.
 #[derive(Debug, Clone)]
