@@ -57,7 +57,7 @@ pub fn service(state: &State) -> OpenApiService<Api, ()> {
         crate::users::api::UsersApi { state: state.clone() },
         crate::sessions::api::SessionsApi { state: state.clone() },
         crate::auth::api::AuthApi { state: state.clone() },
-        crate::sessions::api::OauthApi { state: state.clone() },
+        crate::sessions::api::OauthApi::new(state.clone()),
     );
     OpenApiService::new(api, "stackd — Stack Auth REST API v1", env!("CARGO_PKG_VERSION"))
         .description(

@@ -12,6 +12,7 @@ pub mod crypto;
 pub mod db;
 pub mod error;
 pub mod hashing;
+pub mod payload;
 pub mod pipeline;
 pub mod projects;
 pub mod read_cache;

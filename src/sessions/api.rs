@@ -5,12 +5,16 @@ use poem::Request;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::{Form, Json};
 use poem_openapi::{ApiRequest, ApiResponse, Object, OpenApi};
+use std::collections::HashMap;
+use std::sync::RwLock;
+
 use serde::Deserialize;
 
 use crate::api::{Success, Tag};
 use crate::context::{AnyAuth, ClientAuth, ServerAuth, REFRESH_TOKEN};
 use crate::db::now_millis;
 use crate::error::{ApiError, ApiResult, KnownError};
+use crate::payload::PreSerializedJson;
 use crate::projects::{KeyKind, INTERNAL_PROJECT_ID};
 use crate::sessions::{self, store, DEFAULT_SESSION_MILLIS, MAX_SESSION_MILLIS};
 use crate::state::State;
@@ -106,7 +110,7 @@ pub enum TokenResponse {
     Ok(Json<TokenGrant>, #[oai(header = "cache-control")] String, #[oai(header = "pragma")] String),
 }
 
-#[derive(Object)]
+#[derive(Object, serde::Serialize)]
 pub struct Jwk {
     /// `EC`
     pub kty: String,
@@ -119,7 +123,7 @@ pub struct Jwk {
     pub kid: String,
 }
 
-#[derive(Object)]
+#[derive(Object, serde::Serialize)]
 pub struct Jwks {
     pub keys: Vec<Jwk>,
 }
@@ -128,7 +132,7 @@ pub struct Jwks {
 pub enum JwksResponse {
     /// The project's public signing keys.
     #[oai(status = 200)]
-    Ok(Json<Jwks>, #[oai(header = "cache-control")] String),
+    Ok(PreSerializedJson<Jwks>, #[oai(header = "cache-control")] String),
 }
 
 /// An OAuth-level error (`{error, error_description}`), not a KnownError.
@@ -279,6 +283,39 @@ impl SessionsApi {
 
 pub struct OauthApi {
     pub state: State,
+    /// Serialized JWKS documents by (project id, include_restricted, include_anonymous). Keys
+    /// derive from the server secret alone, so a document never changes while the process lives.
+    pub jwks: RwLock<HashMap<(String, bool, bool), PreSerializedJson<Jwks>>>,
+}
+
+impl OauthApi {
+    pub fn new(state: State) -> Self {
+        OauthApi { state, jwks: RwLock::new(HashMap::new()) }
+    }
+
+    fn jwks_document(&self, project_id: &str, restricted: bool, anonymous: bool) -> PreSerializedJson<Jwks> {
+        let key = (project_id.to_string(), restricted, anonymous);
+        if let Some(doc) = self.jwks.read().expect("jwks lock").get(&key) {
+            return doc.clone();
+        }
+        let keys = self
+            .state
+            .tokens
+            .jwks(project_id, restricted, anonymous)
+            .iter()
+            .map(|k| Jwk {
+                kty: "EC".into(),
+                alg: "ES256".into(),
+                crv: "P-256".into(),
+                x: k.x.clone(),
+                y: k.y.clone(),
+                kid: k.kid.clone(),
+            })
+            .collect();
+        let doc = PreSerializedJson::new(&Jwks { keys });
+        self.jwks.write().expect("jwks lock").insert(key, doc.clone());
+        doc
+    }
 }
 
 #[OpenApi(tag = "Tag::Oauth")]
@@ -364,20 +401,7 @@ impl OauthApi {
         if !exists {
             return Err(ApiError::plain(StatusCode::NOT_FOUND, "Project not found"));
         }
-        let keys = self
-            .state
-            .tokens
-            .jwks(&id, include_restricted.0.unwrap_or(false), include_anonymous.0.unwrap_or(false))
-            .iter()
-            .map(|k| Jwk {
-                kty: "EC".into(),
-                alg: "ES256".into(),
-                crv: "P-256".into(),
-                x: k.x.clone(),
-                y: k.y.clone(),
-                kid: k.kid.clone(),
-            })
-            .collect();
-        Ok(JwksResponse::Ok(Json(Jwks { keys }), "public, max-age=3600".into()))
+        let doc = self.jwks_document(&id, include_restricted.0.unwrap_or(false), include_anonymous.0.unwrap_or(false));
+        Ok(JwksResponse::Ok(doc, "public, max-age=3600".into()))
     }
 }
