@@ -3,6 +3,7 @@
 mod helpers;
 
 mod auth;
+mod logging;
 mod openapi;
 mod pipeline;
 mod projects;
