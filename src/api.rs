@@ -85,7 +85,7 @@ pub fn app(state: &State) -> impl Endpoint {
     let docs = service.swagger_ui();
     let spec_endpoint = service.spec_endpoint();
     Route::new()
-        .at("/health", poem::get(crate::system::health))
+        .at("/health", poem::get(crate::system::health).data(state.clone()))
         .nest("/api/v1/docs", docs)
         .at("/api/v1/openapi.json", spec_endpoint)
         .nest(API_PREFIX, service)

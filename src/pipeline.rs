@@ -307,7 +307,11 @@ fn cors_allow_headers() -> &'static HeaderValue {
             "x-vercel-protection-bypass",
             "ngrok-skip-browser-warning",
         ];
-        names.extend_from_slice(context::ALL_STACK_HEADER_NAMES);
+        // Upstream keeps these two out of the browser allow-list on purpose (spec 00 §1.1).
+        let browser_forbidden = ["allow-restricted-user", "development-override-key"];
+        names.extend(
+            context::ALL_STACK_HEADER_NAMES.iter().filter(|n| !browser_forbidden.iter().any(|f| n.ends_with(f))),
+        );
         HeaderValue::from_str(&names.join(", ")).expect("ASCII header names")
     })
 }

@@ -130,10 +130,22 @@ fn check_version(client: &str) -> CheckVersionResult {
     CheckVersionResult { up_to_date: true, error: None, severe: None }
 }
 
-/// `GET /health`: liveness for load balancers and the SDK's network diagnostics.
+/// `GET /health`: liveness for load balancers and the SDK's network diagnostics. With a non-empty
+/// `?db=` it also proves the database answers (500 if it does not).
 #[handler]
-pub async fn health() -> poem::Response {
-    let mut resp = poem::Response::builder().content_type("application/json; charset=utf-8").body(r#"{"status":"ok"}"#);
+pub async fn health(req: &poem::Request, state: poem::web::Data<&State>) -> poem::Response {
+    let check_db = req.uri().query().is_some_and(|q| q.split('&').any(|kv| kv.starts_with("db=") && kv.len() > 3));
+    let db_ok = !check_db
+        || state
+            .db
+            .read(|c| Ok(c.query_row("SELECT COUNT(*) FROM projects", [], |r| r.get::<_, i64>(0))?))
+            .await
+            .is_ok_and(|n| n > 0);
+    let mut resp = if db_ok {
+        poem::Response::builder().content_type("application/json; charset=utf-8").body(r#"{"status":"ok"}"#)
+    } else {
+        crate::error::plain_response(poem::http::StatusCode::INTERNAL_SERVER_ERROR, "The database is not available.")
+    };
     for name in [
         "access-control-allow-origin",
         "access-control-allow-methods",

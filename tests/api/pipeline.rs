@@ -248,6 +248,9 @@ async fn every_api_response_carries_request_id_cors_and_cache_headers() {
         assert!(allowed.contains(h), "{h} missing from {allowed}");
     }
     assert!(r.header("x-stack-request-id").is_none());
+    for h in ["x-stack-allow-restricted-user", "x-stack-development-override-key"] {
+        assert!(!allowed.contains(h), "{h} must stay out of the browser allow-list");
+    }
 }
 
 #[tokio::test]
