@@ -23,3 +23,4 @@ pub mod system;
 pub mod teams;
 pub mod tokens;
 pub mod users;
+pub mod verification;

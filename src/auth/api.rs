@@ -4,15 +4,17 @@ use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 
 use crate::api::Tag;
-use crate::auth::{check_password_strength, MAX_PASSWORD_LENGTH};
+use crate::auth::{check_password_strength, mfa, MAX_PASSWORD_LENGTH};
 use crate::context::{ClientAuth, RequestAuth};
 use crate::crypto::password;
+use crate::db::now_millis;
 use crate::error::{ApiResult, KnownError};
 use crate::sessions::{self, DEFAULT_SESSION_MILLIS};
 use crate::state::State;
 use crate::users::api::insert_user;
 use crate::users::changes::{self, UserChanges};
 use crate::users::store;
+use crate::verification;
 
 pub struct AuthApi {
     pub state: State,
@@ -33,6 +35,27 @@ pub struct SignInBody {
     pub email: String,
     #[oai(validator(max_length = 70))]
     pub password: String,
+}
+
+#[derive(Object)]
+#[oai(deny_unknown_fields)]
+pub struct MfaSignInBody {
+    /// The `attempt_code` from `MULTI_FACTOR_AUTHENTICATION_REQUIRED`.
+    pub code: String,
+    /// Always `totp`.
+    #[oai(rename = "type")]
+    pub kind: String,
+    /// The current 6-digit TOTP.
+    pub totp: String,
+}
+
+/// Tokens of the new session, and whether the account was created by this sign-in.
+#[derive(Object)]
+pub struct SignInResult {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub is_new_user: bool,
+    pub user_id: String,
 }
 
 /// Tokens of the new session.
@@ -163,14 +186,82 @@ impl AuthApi {
         let state = self.state.clone();
         let project = auth.project.clone();
         let session_user = user_id.clone();
-        let issued = self
+        let outcome = self
             .state
             .db
             .write(move |tx| {
-                sessions::start(tx, &state.tokens, &project.project, &session_user, DEFAULT_SESSION_MILLIS, false)
+                let project_id = project.project.id.as_str();
+                let user = store::require(tx, project_id, &session_user)?;
+                if user.requires_totp_mfa {
+                    // The attempt code must be stored, so this is a committed outcome, not an error.
+                    return Ok(Err(mfa::second_factor_required(tx, project_id, &session_user, false, now_millis())?));
+                }
+                Ok(Ok(sessions::start(
+                    tx,
+                    &state.tokens,
+                    &project.project,
+                    &session_user,
+                    DEFAULT_SESSION_MILLIS,
+                    false,
+                )?))
             })
             .await?;
+        let issued = outcome?;
         Ok(Json(SignedIn { access_token: issued.access_token, refresh_token: issued.refresh_token, user_id }))
+    }
+
+    /// Completes a sign-in that answered `MULTI_FACTOR_AUTHENTICATION_REQUIRED`: the attempt code
+    /// from its details plus the user's current TOTP.
+    #[oai(path = "/auth/mfa/sign-in", method = "post", operation_id = "sign_in_with_mfa")]
+    async fn mfa_sign_in(&self, auth: ClientAuth, body: Json<MfaSignInBody>) -> ApiResult<Json<SignInResult>> {
+        let auth = auth.0;
+        let body = body.0;
+        let code = verification::parse(&body.code)?;
+        if body.kind != "totp" {
+            return Err(KnownError::schema("body.type must be one of the following values: totp").into());
+        }
+        let state = self.state.clone();
+        let project = auth.project.clone();
+        let outcome = self
+            .state
+            .db
+            .write(move |tx| {
+                let now = now_millis();
+                let project_id = project.project.id.as_str();
+                let valid = match verification::check(tx, project_id, verification::ONE_TIME_PASSWORD, &code, now)? {
+                    Ok(v) => v,
+                    Err(e) => return Ok(Err(e)),
+                };
+                // Only MFA attempt codes name a user; any other one-time code is not one.
+                let Some(user_id) = valid.data.get("user_id").and_then(|v| v.as_str()).map(String::from) else {
+                    return Ok(Err(KnownError::new(
+                        "VERIFICATION_CODE_NOT_FOUND",
+                        404,
+                        "The verification code does not exist for this project.",
+                    )));
+                };
+                let is_new_user = valid.data.get("is_new_user").and_then(|v| v.as_bool()).unwrap_or(false);
+                let secret = store::totp_secret(tx, &user_id)?;
+                if !secret.is_some_and(|s| mfa::verify_totp(&s, &body.totp, now / 1000)) {
+                    return Ok(Err(KnownError::new(
+                        "INVALID_TOTP_CODE",
+                        400,
+                        "The TOTP code is invalid. Please try again.",
+                    )));
+                }
+                verification::mark_used(tx, &valid.id, now)?;
+                let issued =
+                    sessions::start(tx, &state.tokens, &project.project, &user_id, DEFAULT_SESSION_MILLIS, false)?;
+                Ok(Ok((user_id, is_new_user, issued)))
+            })
+            .await?;
+        let (user_id, is_new_user, issued) = outcome?;
+        Ok(Json(SignInResult {
+            access_token: issued.access_token,
+            refresh_token: issued.refresh_token,
+            is_new_user,
+            user_id,
+        }))
     }
 
     /// Creates an anonymous user and signs it in. Its tokens use the anonymous issuer and audience;

@@ -1,6 +1,7 @@
 //! Signing up and in: e-mail + password and anonymous accounts (spec 10 §4.1–§4.2, §6).
 
 pub mod api;
+pub mod mfa;
 
 use crate::error::{ApiResult, KnownError};
 

@@ -170,6 +170,11 @@ pub fn set_totp_secret(
     Ok(())
 }
 
+pub fn totp_secret(conn: &Connection, user_id: &str) -> ApiResult<Option<Vec<u8>>> {
+    let mut stmt = conn.prepare_cached("SELECT totp_secret FROM users WHERE id = ?1")?;
+    Ok(stmt.query_row([user_id], |r| r.get(0)).optional()?.flatten())
+}
+
 pub fn touch_last_active(tx: &Transaction, user_id: &str, now: i64) -> ApiResult<()> {
     tx.prepare_cached("UPDATE users SET last_active_at = ?2 WHERE id = ?1")?.execute(params![user_id, now])?;
     Ok(())

@@ -198,3 +198,98 @@ async fn anonymous_users_upgrade_in_place() {
         .await;
     assert_ne!(r.json()["user_id"], id);
 }
+
+/// A TOTP for `secret` that stays valid for the next few seconds (waits out a step boundary).
+async fn current_totp(secret: &[u8]) -> String {
+    let now = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+    if now() % 30.0 > 27.0 {
+        tokio::time::sleep(std::time::Duration::from_secs_f64(30.5 - now() % 30.0)).await;
+    }
+    stackd::auth::mfa::totp(secret, now() as i64)
+}
+
+#[tokio::test]
+async fn totp_users_need_a_second_factor() {
+    let app = spawn_app().await;
+    let (id, token, _) = app.sign_up("mfa@example.com").await;
+    let secret = b"0123456789abcdefghij";
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(secret);
+    let me = app
+        .patch("/api/v1/users/me")
+        .client()
+        .token(&token)
+        .json(json!({"totp_secret_base64": b64}))
+        .send()
+        .await
+        .json();
+    assert_eq!(me["requires_totp_mfa"], true);
+
+    let sign_in = || app.post(SIGN_IN).client().json(json!({"email": "mfa@example.com", "password": "password-123"}));
+    let r = sign_in().send().await;
+    let attempt = r.assert_known(400, "MULTI_FACTOR_AUTHENTICATION_REQUIRED")["details"]["attempt_code"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(attempt.len(), 45);
+    // Only the hash is stored.
+    let plain = app
+        .server
+        .state
+        .db
+        .read_now(|c| {
+            Ok(c.query_row(
+                "SELECT COUNT(*) FROM verification_codes WHERE CAST(code_hash AS TEXT) = ?1",
+                [&attempt],
+                |r| r.get::<_, i64>(0),
+            )?)
+        })
+        .unwrap();
+    assert_eq!(plain, 0);
+
+    let mfa = |code: &str, totp: &str| {
+        app.post("/api/v1/auth/mfa/sign-in").client().json(json!({"code": code, "type": "totp", "totp": totp}))
+    };
+    mfa(&attempt, "000000").send().await.assert_known(400, "INVALID_TOTP_CODE");
+    mfa(&"x".repeat(45), "000000").send().await.assert_known(404, "VERIFICATION_CODE_NOT_FOUND");
+    mfa("short", "000000").send().await.assert_known(400, "SCHEMA_ERROR");
+    app.post("/api/v1/auth/mfa/sign-in")
+        .client()
+        .json(json!({"code": attempt, "type": "sms", "totp": "1"}))
+        .send()
+        .await
+        .assert_known(400, "SCHEMA_ERROR");
+
+    // A wrong TOTP does not consume the code; the right one signs in, once.
+    let r = mfa(&attempt.to_uppercase(), &current_totp(secret).await).send().await;
+    r.assert_status(200);
+    let b = r.json();
+    assert_eq!((b["user_id"].as_str(), b["is_new_user"].clone()), (Some(id.as_str()), json!(false)));
+    app.get("/api/v1/users/me").client().token(b["access_token"].as_str().unwrap()).send().await.assert_status(200);
+    mfa(&attempt, &current_totp(secret).await).send().await.assert_known(409, "VERIFICATION_CODE_ALREADY_USED");
+
+    // Twenty failed attempts kill the code, even for the right TOTP.
+    let attempt = sign_in().send().await.json()["details"]["attempt_code"].as_str().unwrap().to_string();
+    for _ in 0..20 {
+        mfa(&attempt, "999999x").send().await.assert_known(400, "INVALID_TOTP_CODE");
+    }
+    mfa(&attempt, &current_totp(secret).await).send().await.assert_known(400, "VERIFICATION_CODE_MAX_ATTEMPTS_REACHED");
+
+    // Attempt codes expire.
+    let attempt = sign_in().send().await.json()["details"]["attempt_code"].as_str().unwrap().to_string();
+    app.server
+        .state
+        .db
+        .write_now(|tx| Ok(tx.execute("UPDATE verification_codes SET expires_at = 0 WHERE used_at IS NULL", [])?))
+        .unwrap();
+    mfa(&attempt, &current_totp(secret).await).send().await.assert_known(400, "VERIFICATION_CODE_EXPIRED");
+
+    // Turning MFA off restores one-step sign-in.
+    app.patch(&format!("/api/v1/users/{id}"))
+        .server()
+        .json(json!({"totp_secret_base64": null}))
+        .send()
+        .await
+        .assert_status(200);
+    sign_in().send().await.assert_status(200);
+}

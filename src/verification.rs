@@ -1,0 +1,124 @@
+//! One-time verification codes (spec 10 §3), shared by every flow that mails or returns a code.
+//!
+//! A code is the 45-character secret `R`; only its SHA-256 is stored. Every submission counts an
+//! attempt against all codes sharing its last 39 characters (the "nonce"), so guessing the short
+//! OTP part of a code dies after 20 tries. Checking happens inside the caller's write transaction;
+//! the attempt counts must survive a failed check, so checks return the verdict instead of failing
+//! the transaction.
+
+use rusqlite::{params, OptionalExtension, Transaction};
+use serde_json::Value;
+
+use crate::crypto::{hash_secret, random_secret};
+use crate::error::{ApiResult, KnownError};
+
+pub const CODE_LENGTH: usize = 45;
+const NONCE_LENGTH: usize = 39;
+pub const MAX_ATTEMPTS: i64 = 20;
+
+/// Code types, as upstream names them.
+pub const ONE_TIME_PASSWORD: &str = "ONE_TIME_PASSWORD";
+
+/// A code that passed the checks: its row id and stored payload.
+pub struct ValidCode {
+    pub id: String,
+    pub data: Value,
+}
+
+/// Stores a new code and returns it in plain text (the only time it exists unhashed).
+pub fn create(
+    tx: &Transaction,
+    project_id: &str,
+    kind: &str,
+    data: &Value,
+    method: &Value,
+    lifetime_millis: i64,
+    now: i64,
+) -> ApiResult<String> {
+    let code = random_secret();
+    tx.execute(
+        "INSERT INTO verification_codes (id, project_id, type, code_hash, nonce_hash, data, method, created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![
+            uuid::Uuid::new_v4().to_string(),
+            project_id,
+            kind,
+            hash_secret(&code).to_vec(),
+            hash_secret(&code[CODE_LENGTH - NONCE_LENGTH..]).to_vec(),
+            data.to_string(),
+            method.to_string(),
+            now,
+            now + lifetime_millis,
+        ],
+    )?;
+    Ok(code)
+}
+
+/// The code's length must be exact; it is matched case-insensitively.
+pub fn parse(code: &str) -> ApiResult<String> {
+    if code.chars().count() != CODE_LENGTH || !code.is_ascii() {
+        return Err(KnownError::schema(&format!("body.code must be exactly {CODE_LENGTH} characters")).into());
+    }
+    Ok(code.to_ascii_lowercase())
+}
+
+/// Steps 1–3 of spec 10 §3: find, count the attempt, then not found → expired → used → too many.
+/// The outer `Result` is for database failures; the inner one is the verdict.
+pub fn check(
+    tx: &Transaction,
+    project_id: &str,
+    kind: &str,
+    code: &str,
+    now: i64,
+) -> ApiResult<Result<ValidCode, KnownError>> {
+    let found = tx
+        .query_row(
+            "SELECT id, data, expires_at, used_at, attempt_count FROM verification_codes
+             WHERE project_id = ?1 AND type = ?2 AND code_hash = ?3",
+            params![project_id, kind, hash_secret(code).to_vec()],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, Option<i64>>(3)?,
+                    r.get::<_, i64>(4)?,
+                ))
+            },
+        )
+        .optional()?;
+    tx.execute(
+        "UPDATE verification_codes SET attempt_count = attempt_count + 1 WHERE project_id = ?1 AND nonce_hash = ?2",
+        params![project_id, hash_secret(&code[CODE_LENGTH - NONCE_LENGTH..]).to_vec()],
+    )?;
+    let Some((id, data, expires_at, used_at, attempts)) = found else {
+        return Ok(Err(KnownError::new(
+            "VERIFICATION_CODE_NOT_FOUND",
+            404,
+            "The verification code does not exist for this project.",
+        )));
+    };
+    if expires_at <= now {
+        return Ok(Err(KnownError::new("VERIFICATION_CODE_EXPIRED", 400, "The verification code has expired.")));
+    }
+    if used_at.is_some() {
+        return Ok(Err(KnownError::new(
+            "VERIFICATION_CODE_ALREADY_USED",
+            409,
+            "The verification code has already been used.",
+        )));
+    }
+    if attempts >= MAX_ATTEMPTS {
+        return Ok(Err(KnownError::new(
+            "VERIFICATION_CODE_MAX_ATTEMPTS_REACHED",
+            400,
+            "Too many attempts were made with this code; it is no longer valid.",
+        )));
+    }
+    Ok(Ok(ValidCode { id, data: serde_json::from_str(&data).unwrap_or(Value::Null) }))
+}
+
+pub fn mark_used(tx: &Transaction, id: &str, now: i64) -> ApiResult<()> {
+    tx.execute("UPDATE verification_codes SET used_at = ?2 WHERE id = ?1", params![id, now])?;
+    Ok(())
+}
