@@ -233,18 +233,8 @@ async fn totp_users_need_a_second_factor() {
         .to_string();
     assert_eq!(attempt.len(), 45);
     // Only the hash is stored.
-    let plain = app
-        .server
-        .state
-        .db
-        .read_now(|c| {
-            Ok(c.query_row(
-                "SELECT COUNT(*) FROM verification_codes WHERE CAST(code_hash AS TEXT) = ?1",
-                [&attempt],
-                |r| r.get::<_, i64>(0),
-            )?)
-        })
-        .unwrap();
+    let plain =
+        app.db_scalar_with("SELECT COUNT(*) FROM verification_codes WHERE CAST(code_hash AS TEXT) = ?1", &[&attempt]);
     assert_eq!(plain, 0);
 
     let mfa = |code: &str, totp: &str| {

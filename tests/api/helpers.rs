@@ -138,7 +138,16 @@ impl TestApp {
     }
 
     pub fn db_scalar(&self, sql: &str) -> i64 {
-        self.server.state.db.read_now(|c| Ok(c.query_row(sql, [], |r| r.get(0))?)).unwrap()
+        self.db_scalar_with(sql, &[])
+    }
+
+    /// One integer from the database, with positional text parameters.
+    pub fn db_scalar_with(&self, sql: &str, args: &[&str]) -> i64 {
+        self.server
+            .state
+            .db
+            .read_now(|c| Ok(c.query_row(sql, rusqlite::params_from_iter(args), |r| r.get(0))?))
+            .unwrap()
     }
 
     /// Changes `internal`'s configuration directly (as an admin PATCH would).

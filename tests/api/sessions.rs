@@ -42,18 +42,8 @@ async fn refresh_route_issues_new_access_tokens_without_rotation() {
         .await
         .assert_known(401, "REFRESH_TOKEN_NOT_FOUND_OR_EXPIRED");
     // Refresh tokens are stored only as hashes.
-    let plain = app
-        .server
-        .state
-        .db
-        .read_now(|c| {
-            Ok(c.query_row(
-                "SELECT COUNT(*) FROM sessions WHERE CAST(refresh_token_hash AS TEXT) = ?1",
-                [&refresh],
-                |r| r.get::<_, i64>(0),
-            )?)
-        })
-        .unwrap();
+    let plain =
+        app.db_scalar_with("SELECT COUNT(*) FROM sessions WHERE CAST(refresh_token_hash AS TEXT) = ?1", &[&refresh]);
     assert_eq!(plain, 0);
 }
 
