@@ -155,11 +155,10 @@ impl poem::error::ResponseError for ApiError {
     }
 }
 
-/// Lets poem-openapi route its own parse failures (bad JSON fields, bad query values) through us,
-/// so they become `SCHEMA_ERROR` KnownErrors instead of poem's plain 400s.
+/// Documents the error responses of every operation. (poem-openapi's own parse failures never reach
+/// this type: its `Result` impl asks the success type for a bad-request handler. The pipeline turns
+/// them into `SCHEMA_ERROR`, see `pipeline::replace_framework_errors`.)
 impl ApiResponse for ApiError {
-    const BAD_REQUEST_HANDLER: bool = true;
-
     fn meta() -> MetaResponses {
         let known = |status: u16, description: &'static str| MetaResponse {
             description,
@@ -184,32 +183,6 @@ impl ApiResponse for ApiError {
 
     fn register(registry: &mut Registry) {
         <KnownErrorBody as poem_openapi::types::Type>::register(registry);
-    }
-
-    fn from_parse_request_error(err: poem::Error) -> Self {
-        match err.downcast::<ApiError>() {
-            Ok(e) => e,
-            Err(err) => KnownError::schema(&schema_problem(&err)).into(),
-        }
-    }
-}
-
-/// Turns a poem-openapi parse error into one yup-style problem line.
-fn schema_problem(err: &poem::Error) -> String {
-    use poem_openapi::error::{ContentTypeError, ParseParamError, ParsePathError, ParseRequestPayloadError};
-    if let Some(e) = err.downcast_ref::<ParseParamError>() {
-        format!("query.{} is invalid: {}", e.name, e.reason)
-    } else if let Some(e) = err.downcast_ref::<ParsePathError>() {
-        format!("params.{} is invalid: {}", e.name, e.reason)
-    } else if let Some(e) = err.downcast_ref::<ParseRequestPayloadError>() {
-        format!("body is invalid: {}", e.reason)
-    } else if let Some(e) = err.downcast_ref::<ContentTypeError>() {
-        match e {
-            ContentTypeError::ExpectContentType => "body must be defined".to_string(),
-            other => format!("body is invalid: {other}"),
-        }
-    } else {
-        err.to_string()
     }
 }
 

@@ -196,14 +196,7 @@ impl AuthApi {
                     // The attempt code must be stored, so this is a committed outcome, not an error.
                     return Ok(Err(mfa::second_factor_required(tx, project_id, &session_user, false, now_millis())?));
                 }
-                Ok(Ok(sessions::start(
-                    tx,
-                    &state.tokens,
-                    &project.project,
-                    &session_user,
-                    DEFAULT_SESSION_MILLIS,
-                    false,
-                )?))
+                Ok(Ok(sessions::start_for(tx, &state.tokens, &project.project, &user, DEFAULT_SESSION_MILLIS, false)?))
             })
             .await?;
         let issued = outcome?;

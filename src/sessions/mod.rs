@@ -65,13 +65,25 @@ pub fn start(
     lifetime_millis: i64,
     is_impersonation: bool,
 ) -> ApiResult<IssuedSession> {
+    let user = users::store::load(tx, &project.id, user_id)?.ok_or_else(KnownError::user_not_found)?;
+    start_for(tx, tokens, project, &user, lifetime_millis, is_impersonation)
+}
+
+/// [`start`] for a caller that already loaded the user in this transaction.
+pub fn start_for(
+    tx: &Transaction,
+    tokens: &TokenService,
+    project: &Project,
+    user: &UserRecord,
+    lifetime_millis: i64,
+    is_impersonation: bool,
+) -> ApiResult<IssuedSession> {
     let now = now_millis();
     let refresh_token = random_secret();
     let session_id =
-        store::insert(tx, &project.id, user_id, &refresh_token, Some(now + lifetime_millis), is_impersonation, now)?;
-    users::store::touch_last_active(tx, user_id, now)?;
-    let user = users::store::load(tx, &project.id, user_id)?.ok_or_else(KnownError::user_not_found)?;
-    let access_token = mint_access_token(tokens, project, &user, &session_id);
+        store::insert(tx, &project.id, &user.id, &refresh_token, Some(now + lifetime_millis), is_impersonation, now)?;
+    users::store::touch_last_active(tx, &user.id, now)?;
+    let access_token = mint_access_token(tokens, project, user, &session_id);
     Ok(IssuedSession { session_id, refresh_token, access_token })
 }
 

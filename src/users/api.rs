@@ -370,7 +370,7 @@ impl UsersApi {
                 return Err(KnownError::schema("query.cursor must be a valid UUID").into());
             }
         }
-        let config = auth.project().config.clone();
+        let config = &auth.project().config;
         if team_id.0.is_some() {
             // No memberships exist until the teams module lands, so no user is in any team.
             return Ok(Json(UserList {
@@ -392,7 +392,7 @@ impl UsersApi {
         let project_id = auth.project_id().to_string();
         let (users, next) = self.state.db.read(move |c| store::list(c, &project_id, &q)).await?;
         Ok(Json(UserList {
-            items: users.into_iter().map(|u| self.with_activity(u).to_server(&config)).collect(),
+            items: users.into_iter().map(|u| self.with_activity(u).to_server(config)).collect(),
             is_paginated: true,
             pagination: Pagination { next_cursor: next },
         }))
