@@ -182,12 +182,7 @@ async fn anonymous_users_upgrade_in_place() {
         (Some(id), json!(false), json!("upgraded@example.com"))
     );
     // The anonymous session is gone.
-    app.post("/api/v1/auth/sessions/current/refresh")
-        .client()
-        .stack_header("refresh-token", refresh)
-        .send()
-        .await
-        .assert_known(401, "REFRESH_TOKEN_NOT_FOUND_OR_EXPIRED");
+    app.refresh(refresh).send().await.assert_known(401, "REFRESH_TOKEN_NOT_FOUND_OR_EXPIRED");
     // A signed-in regular user signing up creates a second account.
     let r = app
         .post(SIGN_UP)

@@ -130,6 +130,11 @@ impl TestApp {
         )
     }
 
+    /// `POST /auth/sessions/current/refresh` with client access and the given refresh token.
+    pub fn refresh(&self, refresh_token: &str) -> Call<'_> {
+        self.post("/api/v1/auth/sessions/current/refresh").client().stack_header("refresh-token", refresh_token)
+    }
+
     /// Creates a user through the server API; returns its id.
     pub async fn create_user(&self, body: Value) -> String {
         let r = self.post("/api/v1/users").server().json(body).send().await;
@@ -198,6 +203,11 @@ impl<'a> Call<'a> {
         self.headers.push((name, value.to_string()));
         self
     }
+    /// Only `x-stack-access-type` and `x-stack-project-id`, no key: for testing the credential checks.
+    pub fn bare(self, access_type: &str, project_id: &str) -> Self {
+        self.header("x-stack-access-type", access_type).header("x-stack-project-id", project_id)
+    }
+
     pub fn header(mut self, name: &str, value: &str) -> Self {
         self.headers.push((name.to_string(), value.to_string()));
         self

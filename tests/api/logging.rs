@@ -39,12 +39,7 @@ async fn requests_are_logged_once_without_secrets() {
     let (access, refresh) =
         (b["access_token"].as_str().unwrap().to_string(), b["refresh_token"].as_str().unwrap().to_string());
     app.get("/api/v1/users/me").client().token(&access).send().await.assert_status(200);
-    app.post("/api/v1/auth/sessions/current/refresh")
-        .client()
-        .stack_header("refresh-token", &refresh)
-        .send()
-        .await
-        .assert_status(200);
+    app.refresh(&refresh).send().await.assert_status(200);
     let probe = app.get("/api/v1/users/me?probe=1").server().token(&access).send().await;
     let request_id = probe.header("x-stack-request-id").unwrap().to_string();
     app.post("/api/v1/auth/password/sign-in")

@@ -29,66 +29,34 @@ async fn auth_headers_resolve_in_upstream_order() {
     let b = r.assert_known(400, "PROJECT_KEY_WITHOUT_ACCESS_TYPE");
     assert!(b.get("details").is_none());
 
-    let r =
-        app.get(users).header("x-stack-access-type", "Client").header("x-stack-project-id", "internal").send().await;
+    let r = app.get(users).bare("Client", "internal").send().await;
     assert!(r.assert_known(400, "INVALID_ACCESS_TYPE").get("details").is_none());
 
     let r = app.get(users).header("x-stack-access-type", "server").send().await;
     assert_eq!(r.assert_known(400, "ACCESS_TYPE_WITHOUT_PROJECT_ID")["details"], json!({"request_type": "server"}));
 
     let missing = "6fbbf22e-f4b2-4c6e-95a1-beab6fa41063";
-    let r = app.get(users).header("x-stack-access-type", "client").header("x-stack-project-id", missing).send().await;
+    let r = app.get(users).bare("client", missing).send().await;
     assert_eq!(r.assert_known(400, "CURRENT_PROJECT_NOT_FOUND")["details"], json!({"project_id": missing}));
 
     // A token error wins over "project not found".
-    let r = app
-        .get(users)
-        .header("x-stack-access-type", "client")
-        .header("x-stack-project-id", missing)
-        .header("x-stack-access-token", "garbage")
-        .send()
-        .await;
+    let r = app.get(users).bare("client", missing).header("x-stack-access-token", "garbage").send().await;
     r.assert_known(401, "UNPARSABLE_ACCESS_TOKEN");
 
-    let r = app
-        .get(users)
-        .header("x-stack-access-type", "client")
-        .header("x-stack-project-id", "internal")
-        .header("x-stack-publishable-client-key", "wrong")
-        .send()
-        .await;
+    let r = app.get(users).bare("client", "internal").header("x-stack-publishable-client-key", "wrong").send().await;
     assert_eq!(r.assert_known(401, "INVALID_PUBLISHABLE_CLIENT_KEY")["details"], json!({"project_id": "internal"}));
 
-    let r =
-        app.get(users).header("x-stack-access-type", "server").header("x-stack-project-id", "internal").send().await;
+    let r = app.get(users).bare("server", "internal").send().await;
     r.assert_known(401, "SERVER_AUTHENTICATION_REQUIRED");
-    let r = app
-        .get(users)
-        .header("x-stack-access-type", "server")
-        .header("x-stack-project-id", "internal")
-        .header("x-stack-secret-server-key", "ssk_wrong")
-        .send()
-        .await;
+    let r = app.get(users).bare("server", "internal").header("x-stack-secret-server-key", "ssk_wrong").send().await;
     assert_eq!(r.assert_known(401, "INVALID_SECRET_SERVER_KEY")["details"], json!({"project_id": "internal"}));
-    let r = app.get(users).header("x-stack-access-type", "admin").header("x-stack-project-id", "internal").send().await;
+    let r = app.get(users).bare("admin", "internal").send().await;
     r.assert_known(401, "ADMIN_AUTHENTICATION_REQUIRED");
-    let r = app
-        .get(users)
-        .header("x-stack-access-type", "admin")
-        .header("x-stack-project-id", "internal")
-        .header("x-stack-super-secret-admin-key", "sak_wrong")
-        .send()
-        .await;
+    let r = app.get(users).bare("admin", "internal").header("x-stack-super-secret-admin-key", "sak_wrong").send().await;
     r.assert_known(401, "INVALID_SUPER_SECRET_ADMIN_KEY");
 
     // Another project's keys are not this project's keys.
-    let r = app
-        .get(users)
-        .header("x-stack-access-type", "server")
-        .header("x-stack-project-id", "internal")
-        .header("x-stack-secret-server-key", &app.other.ssk)
-        .send()
-        .await;
+    let r = app.get(users).bare("server", "internal").header("x-stack-secret-server-key", &app.other.ssk).send().await;
     r.assert_known(401, "INVALID_SECRET_SERVER_KEY");
 
     // Keys of other access types are never checked; an empty header counts as absent.
@@ -96,8 +64,7 @@ async fn auth_headers_resolve_in_upstream_order() {
     r.assert_status(200);
     let r = app
         .get("/api/v1/projects/current")
-        .header("x-stack-access-type", "client")
-        .header("x-stack-project-id", "internal")
+        .bare("client", "internal")
         .header("x-stack-publishable-client-key", "")
         .send()
         .await;
@@ -206,12 +173,7 @@ async fn unknown_paths_and_methods() {
     assert!(text.starts_with("404"), "{text}");
     assert!(text.contains(&format!("URL: {}/api/v1/does-not-exist", app.base)), "{text}");
     // Auth is resolved even for unknown paths.
-    let r = app
-        .get("/api/v1/does-not-exist")
-        .header("x-stack-access-type", "nope")
-        .header("x-stack-project-id", "internal")
-        .send()
-        .await;
+    let r = app.get("/api/v1/does-not-exist").bare("nope", "internal").send().await;
     r.assert_known(400, "INVALID_ACCESS_TYPE");
     let r = app.call("HEAD", "/api/v1/users").send().await;
     assert_eq!(r.status, 405);
@@ -325,7 +287,7 @@ async fn admin_access_tokens_override_keys_and_required_publishable_keys() {
         })
         .unwrap();
     app.server.state.projects.invalidate("internal");
-    let keyless = || app.get(me).header("x-stack-access-type", "client").header("x-stack-project-id", "internal");
+    let keyless = || app.get(me).bare("client", "internal");
     let r = keyless().send().await;
     assert_eq!(
         r.assert_known(401, "PUBLISHABLE_CLIENT_KEY_REQUIRED_FOR_PROJECT")["details"],
@@ -348,15 +310,11 @@ async fn admin_access_tokens_override_keys_and_required_publishable_keys() {
 #[tokio::test]
 async fn keyless_client_access_works_when_keys_are_optional() {
     let app = spawn_app().await;
-    let keyless = app
-        .get("/api/v1/projects/current")
-        .header("x-stack-access-type", "client")
-        .header("x-stack-project-id", "internal");
+    let keyless = app.get("/api/v1/projects/current").bare("client", "internal");
     keyless.send().await.assert_status(200);
     let sentinel = app
         .get("/api/v1/projects/current")
-        .header("x-stack-access-type", "client")
-        .header("x-stack-project-id", "internal")
+        .bare("client", "internal")
         .header("x-stack-publishable-client-key", "__stack_public_client__");
     sentinel.send().await.assert_status(200);
 }

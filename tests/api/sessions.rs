@@ -27,20 +27,9 @@ async fn refresh_route_issues_new_access_tokens_without_rotation() {
     assert!(after > before, "refresh marks the user active");
     let _ = token;
     app.post("/api/v1/auth/sessions/current/refresh").client().send().await.assert_known(400, "SCHEMA_ERROR");
-    app.post("/api/v1/auth/sessions/current/refresh")
-        .client()
-        .stack_header("refresh-token", "nope")
-        .send()
-        .await
-        .assert_known(401, "REFRESH_TOKEN_NOT_FOUND_OR_EXPIRED");
+    app.refresh("nope").send().await.assert_known(401, "REFRESH_TOKEN_NOT_FOUND_OR_EXPIRED");
     // Another project's refresh token is unknown here.
-    app.post("/api/v1/auth/sessions/current/refresh")
-        .client()
-        .project(&app.other)
-        .stack_header("refresh-token", &refresh)
-        .send()
-        .await
-        .assert_known(401, "REFRESH_TOKEN_NOT_FOUND_OR_EXPIRED");
+    app.refresh(&refresh).project(&app.other).send().await.assert_known(401, "REFRESH_TOKEN_NOT_FOUND_OR_EXPIRED");
     // Refresh tokens are stored only as hashes.
     let plain =
         app.db_scalar_with("SELECT COUNT(*) FROM sessions WHERE CAST(refresh_token_hash AS TEXT) = ?1", &[&refresh]);
@@ -116,12 +105,7 @@ async fn sign_out_revokes_the_session() {
     let (_, token, refresh) = app.sign_up("out@example.com").await;
     let r = app.delete("/api/v1/auth/sessions/current").client().token(&token).json(json!({})).send().await;
     assert_eq!(r.json(), json!({"success": true}));
-    app.post("/api/v1/auth/sessions/current/refresh")
-        .client()
-        .stack_header("refresh-token", &refresh)
-        .send()
-        .await
-        .assert_known(401, "REFRESH_TOKEN_NOT_FOUND_OR_EXPIRED");
+    app.refresh(&refresh).send().await.assert_known(401, "REFRESH_TOKEN_NOT_FOUND_OR_EXPIRED");
     app.delete("/api/v1/auth/sessions/current")
         .client()
         .token(&token)
@@ -189,9 +173,7 @@ async fn sessions_are_listed_and_revoked_by_their_owner_only() {
         .send()
         .await
         .assert_status(200);
-    app.post("/api/v1/auth/sessions/current/refresh")
-        .client()
-        .stack_header("refresh-token", second["refresh_token"].as_str().unwrap())
+    app.refresh(second["refresh_token"].as_str().unwrap())
         .send()
         .await
         .assert_known(401, "REFRESH_TOKEN_NOT_FOUND_OR_EXPIRED");
@@ -264,12 +246,7 @@ async fn refresh_activity_is_buffered_then_written() {
         |app: &crate::helpers::TestApp| app.db_scalar(&format!("SELECT last_active_at FROM users WHERE id = '{id}'"));
     let at_sign_up = stored(&app);
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    app.post("/api/v1/auth/sessions/current/refresh")
-        .client()
-        .stack_header("refresh-token", &refresh)
-        .send()
-        .await
-        .assert_status(200);
+    app.refresh(&refresh).send().await.assert_status(200);
     // Visible through the API at once…
     let shown =
         app.get(&format!("/api/v1/users/{id}")).server().send().await.json()["last_active_at_millis"].as_i64().unwrap();

@@ -79,8 +79,7 @@ async fn anonymous_and_restricted_variants_need_opt_in() {
         .send()
         .await
         .assert_status(200);
-    let r =
-        app.post("/api/v1/auth/sessions/current/refresh").client().stack_header("refresh-token", &refresh).send().await;
+    let r = app.refresh(&refresh).send().await;
     let restricted = r.json()["access_token"].as_str().unwrap().to_string();
     let c = claims_of(&restricted);
     assert_eq!(c["aud"], "internal:restricted");

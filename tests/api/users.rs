@@ -278,12 +278,7 @@ async fn update_and_delete() {
         .send()
         .await
         .assert_status(200);
-    app.post("/api/v1/auth/sessions/current/refresh")
-        .client()
-        .stack_header("refresh-token", &refresh)
-        .send()
-        .await
-        .assert_known(401, "REFRESH_TOKEN_NOT_FOUND_OR_EXPIRED");
+    app.refresh(&refresh).send().await.assert_known(401, "REFRESH_TOKEN_NOT_FOUND_OR_EXPIRED");
 
     // Client deletion needs the project switch; server deletion does not.
     app.delete("/api/v1/users/me").client().token(&token).send().await.assert_plain(400);
