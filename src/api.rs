@@ -1,93 +1,92 @@
-//! Assembles every area's routes into one OpenAPI service and the HTTP app around it.
+//! Route assembly: builds every domain's service, their handlers, the OpenAPI service and the HTTP
+//! app around it. The only module that names every domain.
+//!
+//! Adding a domain: a folder under `src/` with `mod.rs` (model, views), `store.rs` (its SQL, and
+//! the only SQL), `service.rs` (rules and transactions), `api.rs` (thin handlers) — then build
+//! its service in [`Services::new`], add its handler struct to [`Api`] and a tag to [`crate::web::Tag`].
 
 use std::sync::Arc;
 
 use poem::{Endpoint, EndpointExt, Route};
-use poem_openapi::{Object, OpenApiService, Tags};
+use poem_openapi::OpenApiService;
 
-use crate::pipeline::{Pipeline, QueryRules};
-use crate::state::State;
+use crate::auth::api::AuthApi;
+use crate::auth::tokens_api::{OauthApi, SessionTokensApi};
+use crate::auth::AuthService;
+use crate::infra::Infra;
+use crate::pipeline::{Pipeline, RouteTable};
+use crate::projects::api::ProjectsApi;
+use crate::projects::ProjectsService;
+use crate::sessions::api::SessionsApi;
+use crate::sessions::SessionsService;
+use crate::system::SystemApi;
+use crate::users::api::UsersApi;
+use crate::users::UsersService;
 
-/// One tag per API area; generated clients group their methods by these.
-#[derive(Tags)]
-pub enum Tag {
-    /// Service root, health and version checks.
-    System,
-    /// The current project's public and admin views.
-    Projects,
-    /// Creating, reading, updating, listing and deleting users.
-    Users,
-    /// Sessions (refresh tokens), access-token refresh and sign-out.
-    Sessions,
-    /// Sign-up and sign-in with e-mail and password, and anonymous sign-up.
-    Auth,
-    /// OAuth 2 token endpoint and JWKS.
-    Oauth,
+/// Every domain service, built once per server.
+pub struct Services {
+    pub infra: Arc<Infra>,
+    pub projects: Arc<ProjectsService>,
+    pub sessions: Arc<SessionsService>,
+    pub users: Arc<UsersService>,
+    pub auth: Arc<AuthService>,
 }
 
-/// `{"success": true}`, the body of deletes and other actions without a result.
-#[derive(Object)]
-pub struct Success {
-    /// Always true.
-    pub success: bool,
-}
+impl Services {
+    /// Builds the services and registers their background jobs (started right away).
+    pub fn new(infra: Arc<Infra>) -> Arc<Services> {
+        let projects = Arc::new(ProjectsService::new(infra.db.clone()));
+        let sessions = Arc::new(SessionsService::new(infra.db.clone()));
+        let users = Arc::new(UsersService::new(infra.clone(), sessions.clone()));
+        let auth = Arc::new(AuthService::new(infra.clone(), users.clone(), sessions.clone()));
+        Arc::new(Services { infra, projects, sessions, users, auth })
+    }
 
-impl Success {
-    pub fn ok() -> poem_openapi::payload::Json<Success> {
-        poem_openapi::payload::Json(Success { success: true })
+    /// Starts the background jobs of every domain (stopped by `infra.jobs.stop()`).
+    pub fn start_jobs(&self) {
+        self.sessions.register_jobs(&self.infra.jobs);
     }
 }
 
 /// Every route of `/api/v1`, in spec order.
-pub type Api = (
-    crate::system::SystemApi,
-    crate::projects::api::ProjectsApi,
-    crate::users::api::UsersApi,
-    crate::sessions::api::SessionsApi,
-    crate::auth::api::AuthApi,
-    crate::sessions::api::OauthApi,
-);
+pub type Api = (SystemApi, ProjectsApi, UsersApi, SessionsApi, SessionTokensApi, AuthApi, OauthApi);
 
 pub const API_PREFIX: &str = "/api/v1";
 
-pub fn service(state: &State) -> OpenApiService<Api, ()> {
+pub fn service(s: &Services) -> OpenApiService<Api, ()> {
     let api: Api = (
-        crate::system::SystemApi { state: state.clone() },
-        crate::projects::api::ProjectsApi { state: state.clone() },
-        crate::users::api::UsersApi { state: state.clone() },
-        crate::sessions::api::SessionsApi { state: state.clone() },
-        crate::auth::api::AuthApi { state: state.clone() },
-        crate::sessions::api::OauthApi::new(state.clone()),
+        SystemApi { users: s.users.clone() },
+        ProjectsApi { projects: s.projects.clone() },
+        UsersApi { users: s.users.clone() },
+        SessionsApi { sessions: s.sessions.clone() },
+        SessionTokensApi { auth: s.auth.clone() },
+        AuthApi { auth: s.auth.clone() },
+        OauthApi::new(s.infra.clone(), s.projects.clone(), s.auth.clone()),
     );
-    OpenApiService::new(api, "stackd — Stack Auth REST API v1", env!("CARGO_PKG_VERSION"))
-        .description(
-            "Wire-compatible implementation of the Stack Auth REST API v1. Authenticate with `x-stack-access-type` \
-             (client, server or admin), `x-stack-project-id` and the key of that access type; add \
-             `x-stack-access-token` to act as a signed-in user. Every `x-stack-*` header is also accepted as \
-             `x-hexclave-*`. Errors are KnownErrors: `{code, details?, error}` with the `x-stack-known-error` header.",
-        )
-        .server(API_PREFIX)
+    crate::openapi_doc::describe(OpenApiService::new(api, "stackd — Stack Auth REST API v1", env!("CARGO_PKG_VERSION")))
 }
 
 /// The OpenAPI document as committed under `openapi/` (pretty JSON, trailing newline).
-pub fn spec_json(state: &State) -> String {
-    let spec: serde_json::Value = serde_json::from_str(&service(state).spec()).expect("poem-openapi emits JSON");
-    let mut text = serde_json::to_string_pretty(&spec).expect("JSON serializes");
-    text.push('\n');
-    text
+pub fn spec_json(s: &Services) -> String {
+    crate::openapi_doc::finish(&service(s).spec())
 }
 
 /// The whole HTTP application: `/api/v1/*`, docs, `/health`, wrapped in the request pipeline.
-pub fn app(state: &State) -> impl Endpoint {
-    let service = service(state);
-    let spec: serde_json::Value = serde_json::from_str(&service.spec()).expect("poem-openapi emits JSON");
-    let query_rules = Arc::new(QueryRules::from_spec(&spec, API_PREFIX));
+pub fn app(s: &Services) -> impl Endpoint {
+    let service = service(s);
+    let spec: serde_json::Value = serde_json::from_str(&spec_json(s)).expect("the spec is JSON");
+    let routes = Arc::new(RouteTable::from_spec(&spec, API_PREFIX));
     let docs = service.swagger_ui();
-    let spec_endpoint = service.spec_endpoint();
+    let spec_text = spec_json(s);
     Route::new()
-        .at("/health", poem::get(crate::system::health).data(state.clone()))
+        .at("/health", poem::get(crate::system::health).data(s.infra.db.clone()))
         .nest("/api/v1/docs", docs)
-        .at("/api/v1/openapi.json", spec_endpoint)
+        .at(
+            "/api/v1/openapi.json",
+            poem::endpoint::make_sync(move |_| {
+                poem::Response::builder().content_type("application/json; charset=utf-8").body(spec_text.clone())
+            }),
+        )
         .nest(API_PREFIX, service)
-        .with(Pipeline { state: state.clone(), query_rules })
+        .with(Pipeline { infra: s.infra.clone(), projects: s.projects.clone(), routes })
 }

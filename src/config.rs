@@ -4,7 +4,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::builder::BoolishValueParser;
+use clap::{ArgAction, Args, Parser, Subcommand};
 
 /// The fixed secret of development mode. It is public, so tokens signed with it protect nothing.
 pub const DEV_SERVER_SECRET: &str = "stackd-development-secret-NOT-FOR-PRODUCTION-use-only-on-localhost";
@@ -70,8 +71,24 @@ pub struct ServeArgs {
     #[arg(long, env = "STACK_ACCESS_TOKEN_EXPIRATION_TIME", default_value = "10min", value_parser = parse_duration)]
     pub access_token_ttl: Duration,
     /// Development mode: a fixed development secret and a ready `internal` project with well-known keys.
-    #[arg(long, env = "STACKD_DEV")]
+    /// The variable takes true/false, 1/0, yes/no or on/off.
+    #[arg(long, env = "STACKD_DEV", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
     pub dev: bool,
+    /// Rate limits (per client IP and per account on credential endpoints, and a per-IP ceiling on
+    /// all API requests): `on` or `off`. Default: on, except in development mode.
+    #[arg(long, env = "STACKD_RATE_LIMITS", value_parser = BoolishValueParser::new())]
+    pub rate_limits: Option<bool>,
+    /// The per-IP ceiling on API requests, per minute.
+    #[arg(long, env = "STACKD_RATE_LIMIT_PER_IP", default_value_t = 6000)]
+    pub rate_limit_per_ip: u32,
+    /// Behind a reverse proxy: the header it sets to the client's address (e.g. `x-forwarded-for`;
+    /// the last address in it is used). Without it the socket peer is the client.
+    #[arg(long, env = "STACKD_TRUSTED_PROXY_HEADER")]
+    pub trusted_proxy_header: Option<String>,
+    /// How long a client may take to send a request's headers, and how long an idle keep-alive
+    /// connection stays open, e.g. `10s`.
+    #[arg(long, env = "STACKD_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub header_read_timeout: Duration,
 }
 
 /// Validated runtime configuration.
@@ -85,9 +102,35 @@ pub struct Config {
     pub base_url: Option<String>,
     pub access_token_ttl: Duration,
     pub dev: bool,
+    pub rate_limits: bool,
+    /// Per-IP ceiling on API requests per minute (when `rate_limits`).
+    pub rate_limit_per_ip: u32,
+    /// Lower-case header name of a trusted reverse proxy's client-address header.
+    pub trusted_proxy_header: Option<String>,
+    pub header_read_timeout: Duration,
+    /// Start the background jobs (always, except in tests that drive them by hand).
+    pub background_jobs: bool,
 }
 
 impl Config {
+    /// A configuration for tests and tools: development mode, no rate limits, in-memory database.
+    pub fn for_tests(db_path: PathBuf) -> Config {
+        Config {
+            listen: "127.0.0.1:0".parse().expect("valid address"),
+            db_path,
+            synchronous_full: false,
+            server_secret: DEV_SERVER_SECRET.into(),
+            base_url: None,
+            access_token_ttl: Duration::from_secs(600),
+            dev: true,
+            rate_limits: false,
+            rate_limit_per_ip: 6000,
+            trusted_proxy_header: None,
+            header_read_timeout: Duration::from_secs(10),
+            background_jobs: true,
+        }
+    }
+
     /// Checks the flags; the error is one line naming the bad setting.
     pub fn from_args(args: ServeArgs) -> Result<Config, String> {
         let server_secret = match (args.server_secret, args.dev) {
@@ -111,6 +154,15 @@ impl Config {
             }
             None => None,
         };
+        if args.header_read_timeout < Duration::from_secs(1) {
+            return Err("STACKD_HEADER_READ_TIMEOUT (--header-read-timeout) must be at least 1s".into());
+        }
+        let trusted_proxy_header = match args.trusted_proxy_header {
+            Some(h) if poem::http::HeaderName::from_bytes(h.trim().as_bytes()).is_err() || h.trim().is_empty() => {
+                return Err(format!("STACKD_TRUSTED_PROXY_HEADER (--trusted-proxy-header): {h:?} is not a header name"))
+            }
+            other => other.map(|h| h.trim().to_ascii_lowercase()),
+        };
         Ok(Config {
             listen: args.listen,
             db_path: args.db.path,
@@ -118,6 +170,11 @@ impl Config {
             server_secret,
             base_url,
             access_token_ttl: args.access_token_ttl,
+            rate_limits: args.rate_limits.unwrap_or(!args.dev),
+            rate_limit_per_ip: args.rate_limit_per_ip.max(1),
+            trusted_proxy_header,
+            header_read_timeout: args.header_read_timeout,
+            background_jobs: true,
             dev: args.dev,
         })
     }

@@ -2,30 +2,66 @@
 //!
 //! All database work runs on tokio's blocking pool, never on the async executor. Writes go through a
 //! one-connection pool, so they queue in-process instead of spinning on SQLite's busy handler, and
-//! each runs in a `BEGIN IMMEDIATE` transaction.
+//! each runs in a `BEGIN IMMEDIATE` transaction handed to services as a [`Tx`]: one request's changes
+//! across domains (a user, its session, soon its outbox rows) commit together. A `Tx` also collects
+//! which cached rows it changed; after the commit those keys are invalidated in every read cache
+//! registered for their table (see [`crate::cache`]), before the write is acknowledged.
 
+use std::cell::RefCell;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use r2d2::Pool;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
+use crate::cache::{Invalidate, ReadCache, Ticket, Weigh};
 use crate::error::{ApiError, ApiResult};
-use crate::read_cache::ReadCache;
 
 mod embedded {
     refinery::embed_migrations!("schema");
 }
 
+/// What a committed transaction changed: one row's cache key, or a whole table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    Row(&'static str, Box<[u8]>),
+    Table(&'static str),
+}
+
+type Registry = Arc<RwLock<Vec<(&'static str, Arc<dyn Invalidate>)>>>;
+
 #[derive(Clone)]
 pub struct Db {
     read: Pool<SqliteConnectionManager>,
     write: Pool<SqliteConnectionManager>,
-    /// Number of committed write transactions; see [`ReadCache`].
-    version: Arc<AtomicU64>,
+    caches: Registry,
+}
+
+/// A write transaction shared by the services taking part in one request.
+pub struct Tx<'c> {
+    tx: Transaction<'c>,
+    changes: RefCell<Vec<Change>>,
+}
+
+impl<'c> std::ops::Deref for Tx<'c> {
+    type Target = Transaction<'c>;
+    fn deref(&self) -> &Transaction<'c> {
+        &self.tx
+    }
+}
+
+impl Tx<'_> {
+    /// Records that the row cached under `key` in `table`'s caches changed (or was deleted).
+    pub fn changed(&self, table: &'static str, key: impl AsRef<[u8]>) {
+        self.changes.borrow_mut().push(Change::Row(table, key.as_ref().into()));
+    }
+
+    /// Records that any row of `table` may have changed.
+    pub fn changed_table(&self, table: &'static str) {
+        self.changes.borrow_mut().push(Change::Table(table));
+    }
 }
 
 fn manager(path: &Path, synchronous_full: bool) -> SqliteConnectionManager {
@@ -42,6 +78,7 @@ fn manager(path: &Path, synchronous_full: bool) -> SqliteConnectionManager {
 impl Db {
     /// Opens (creating if needed) the database file and applies pending migrations.
     pub fn open(path: &Path, synchronous_full: bool) -> Result<Db, String> {
+        check_parent_directory(path)?;
         let mut conn = Connection::open(path).map_err(|e| format!("cannot open database {}: {e}", path.display()))?;
         conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;")
             .map_err(|e| format!("cannot configure database {}: {e}", path.display()))?;
@@ -60,7 +97,12 @@ impl Db {
             .connection_timeout(Duration::from_secs(30))
             .build(manager(path, synchronous_full))
             .map_err(|e| format!("cannot open database {}: {e}", path.display()))?;
-        Ok(Db { read, write, version: Arc::new(AtomicU64::new(0)) })
+        Ok(Db { read, write, caches: Registry::default() })
+    }
+
+    /// Makes `cache` forget the rows of `table` that committed transactions report as changed.
+    pub fn register_cache(&self, table: &'static str, cache: Arc<dyn Invalidate>) {
+        self.caches.write().expect("cache registry lock").push((table, cache));
     }
 
     /// Runs a read-only closure on a pooled connection, off the async executor.
@@ -82,46 +124,57 @@ impl Db {
     pub async fn write<T, F>(&self, f: F) -> ApiResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Transaction) -> ApiResult<T> + Send + 'static,
+        F: FnOnce(&Tx) -> ApiResult<T> + Send + 'static,
     {
-        let (pool, version) = (self.write.clone(), self.version.clone());
-        tokio::task::spawn_blocking(move || Self::write_blocking(&pool, &version, f))
-            .await
-            .map_err(ApiError::internal)?
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || db.write_now(f)).await.map_err(ApiError::internal)?
     }
 
-    /// Like [`Db::read`], but answered from `cache` while no write has committed since.
-    pub async fn read_cached<T, F>(&self, cache: &ReadCache<T>, key: &str, f: F) -> ApiResult<T>
+    /// Like [`Db::read`], but answered from `cache` while the row under `key` has not changed.
+    pub async fn read_cached<T, F>(&self, cache: &ReadCache<T>, key: &[u8], f: F) -> ApiResult<T>
     where
-        T: Clone + Send + 'static,
+        T: Clone + Weigh + Send + 'static,
         F: FnOnce(&Connection) -> ApiResult<T> + Send + 'static,
     {
-        // Read the version before the query: a write committing meanwhile makes the entry stale.
-        let version = self.version.load(Ordering::Acquire);
-        if let Some(hit) = cache.get(key, version) {
+        if let Some(hit) = cache.get(key) {
             return Ok(hit);
         }
+        let ticket: Ticket = cache.ticket(key);
         let value = self.read(f).await?;
-        cache.insert(key, version, value.clone());
+        cache.insert(key, ticket, value.clone());
         Ok(value)
     }
 
-    /// The synchronous form of [`Db::write`], for the CLI and start-up code.
-    pub fn write_now<T>(&self, f: impl FnOnce(&Transaction) -> ApiResult<T>) -> ApiResult<T> {
-        Self::write_blocking(&self.write, &self.version, f)
+    /// The synchronous form of [`Db::write`], for the CLI, start-up code and blocking callers.
+    pub fn write_now<T>(&self, f: impl FnOnce(&Tx) -> ApiResult<T>) -> ApiResult<T> {
+        let mut conn = self.write.get()?;
+        let tx = Tx { tx: conn.transaction_with_behavior(TransactionBehavior::Immediate)?, changes: RefCell::default() };
+        let out = f(&tx)?;
+        let changes = tx.changes.take();
+        tx.tx.commit()?;
+        self.invalidate(&changes);
+        Ok(out)
     }
 
-    fn write_blocking<T>(
-        pool: &Pool<SqliteConnectionManager>,
-        version: &AtomicU64,
-        f: impl FnOnce(&Transaction) -> ApiResult<T>,
-    ) -> ApiResult<T> {
-        let mut conn = pool.get()?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let out = f(&tx)?;
-        tx.commit()?;
-        version.fetch_add(1, Ordering::Release);
-        Ok(out)
+    fn invalidate(&self, changes: &[Change]) {
+        if changes.is_empty() {
+            return;
+        }
+        let caches = self.caches.read().expect("cache registry lock");
+        for change in changes {
+            for (table, cache) in caches.iter() {
+                match change {
+                    Change::Row(t, key) if t == table => cache.invalidate(key),
+                    Change::Table(t) if t == table => cache.clear(),
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// Proves the database answers a query.
+    pub async fn ping(&self) -> ApiResult<()> {
+        self.read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)).map(|_| ())?)).await
     }
 
     pub fn read_now<T>(&self, f: impl FnOnce(&Connection) -> ApiResult<T>) -> ApiResult<T> {
@@ -137,13 +190,76 @@ impl Db {
     }
 }
 
+/// A clear message when the database's directory is missing or not writable (SQLite's own error
+/// only says "unable to open database file").
+fn check_parent_directory(path: &Path) -> Result<(), String> {
+    if path.as_os_str() == ":memory:" {
+        return Ok(());
+    }
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    match std::fs::metadata(parent) {
+        Err(_) => Err(format!(
+            "cannot open database {}: the directory {} does not exist (create it first, e.g. `mkdir -p {}`)",
+            path.display(),
+            parent.display(),
+            parent.display()
+        )),
+        Ok(m) if !m.is_dir() => Err(format!("cannot open database {}: {} is not a directory", path.display(), parent.display())),
+        Ok(m) if m.permissions().readonly() => {
+            Err(format!("cannot open database {}: the directory {} is not writable", path.display(), parent.display()))
+        }
+        Ok(_) => Ok(()),
+    }
+}
+
 pub fn now_millis() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
-/// JSON text column → value (NULL stays None).
-pub fn json_column(text: Option<String>) -> Option<serde_json::Value> {
-    text.and_then(|t| serde_json::from_str(&t).ok())
+/// JSON text column `idx` → value (NULL stays None). Stored text that is not JSON is an error, never
+/// silently dropped.
+pub fn json_column(row: &rusqlite::Row, idx: usize) -> rusqlite::Result<Option<serde_json::Value>> {
+    let text: Option<String> = row.get(idx)?;
+    text.map(|t| {
+        serde_json::from_str(&t).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e))
+        })
+    })
+    .transpose()
+}
+
+/// Holds `<database>.lock` for as long as the server runs, so a second server on the same file
+/// stops with a clear message instead of sharing the single writer.
+pub struct FileLock {
+    _file: std::fs::File,
+}
+
+pub fn lock_database(path: &Path) -> Result<Option<FileLock>, String> {
+    if path.as_os_str() == ":memory:" {
+        return Ok(None);
+    }
+    let lock_path = path.with_extension(match path.extension() {
+        Some(ext) => format!("{}.lock", ext.to_string_lossy()),
+        None => "lock".into(),
+    });
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| format!("cannot create the lock file {}: {e}", lock_path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(FileLock { _file: file })),
+        Err(std::fs::TryLockError::WouldBlock) => Err(format!(
+            "the database {} is already in use by another stackd server (lock file {})",
+            path.display(),
+            lock_path.display()
+        )),
+        Err(std::fs::TryLockError::Error(e)) => Err(format!("cannot lock {}: {e}", lock_path.display())),
+    }
 }
 
 /// Optional JSON value → text column; JSON `null` is stored as NULL.

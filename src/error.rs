@@ -33,6 +33,8 @@ pub enum ApiError {
         error: &'static str,
         description: String,
     },
+    /// Too many requests (spec 00 §7): `429` with `Retry-After` and `{"message"}`, no KnownError.
+    RateLimited { retry_after_secs: u64 },
     /// A bug or an infrastructure failure. The text is logged, the client sees a generic 500.
     Internal(String),
 }
@@ -45,6 +47,7 @@ impl std::fmt::Display for ApiError {
             ApiError::Known(e) => write!(f, "{}: {}", e.code, e.message),
             ApiError::Plain(status, text) => write!(f, "{status}: {text}"),
             ApiError::OAuth { error, description, .. } => write!(f, "{error}: {description}"),
+            ApiError::RateLimited { retry_after_secs } => write!(f, "rate limited for {retry_after_secs}s"),
             ApiError::Internal(text) => write!(f, "internal error: {text}"),
         }
     }
@@ -129,6 +132,7 @@ impl poem::error::ResponseError for ApiError {
             ApiError::Known(e) => e.status,
             ApiError::Plain(s, _) => *s,
             ApiError::OAuth { status, .. } => *status,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -141,9 +145,17 @@ impl poem::error::ResponseError for ApiError {
                 .status(*status)
                 .content_type("application/json; charset=utf-8")
                 .body(json!({ "error": error, "error_description": description }).to_string()),
+            ApiError::RateLimited { retry_after_secs } => Response::builder()
+                .status(StatusCode::TOO_MANY_REQUESTS)
+                .content_type("application/json; charset=utf-8")
+                .header("retry-after", *retry_after_secs)
+                .body(
+                    json!({ "message": format!("Too many requests. Try again in {retry_after_secs} seconds.") })
+                        .to_string(),
+                ),
             ApiError::Internal(cause) => {
                 tracing::error!(%cause, "unexpected error");
-                let rid = crate::pipeline::current_request_id();
+                let rid = crate::request_info::current_request_id();
                 plain_response(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     format!(
@@ -204,7 +216,7 @@ impl KnownError {
 
     /// `SCHEMA_ERROR` with the upstream message layout; `problem` is one line like `body.x must be defined`.
     pub fn schema(problem: &str) -> Self {
-        let (method, path) = crate::pipeline::current_request_line();
+        let (method, path) = crate::request_info::current_request_line();
         let message = format!("Request validation failed on {method} {path}:\n  - {problem}");
         Self::new("SCHEMA_ERROR", 400, message.clone()).with_details(json!({ "message": message }))
     }
@@ -405,8 +417,192 @@ impl KnownError {
             .with_details(json!({ "maxLength": max_length }))
     }
 
+    pub fn verification_code_not_found() -> Self {
+        Self::new("VERIFICATION_CODE_NOT_FOUND", 404, "The verification code does not exist for this project.")
+    }
+
     pub fn invalid_oauth_client_id_or_secret(client_id: Option<&str>) -> Self {
         Self::new("INVALID_OAUTH_CLIENT_ID_OR_SECRET", 400, "The OAuth client_id or client_secret is invalid.")
             .with_details(json!({ "client_id": client_id }))
+    }
+}
+
+/// Every KnownError code of the Stack Auth API (`known-errors.tsv` of the contract), in sorted
+/// order: the `code` enum of the OpenAPI document. Codes stackd does not emit yet are listed too,
+/// so generated clients keep working as features arrive.
+pub const KNOWN_ERROR_CODES: [&str; 144] = [
+    "ACCESS_TOKEN_EXPIRED",
+    "ACCESS_TYPE_REQUIRED",
+    "ACCESS_TYPE_WITHOUT_PROJECT_ID",
+    "ADMIN_ACCESS_TOKEN_EXPIRED",
+    "ADMIN_ACCESS_TOKEN_IS_NOT_ADMIN",
+    "ADMIN_AUTHENTICATION_REQUIRED",
+    "ALL_OVERLOADS_FAILED",
+    "ANALYTICS_NOT_ENABLED",
+    "ANALYTICS_QUERY_ERROR",
+    "ANALYTICS_QUERY_TIMEOUT",
+    "ANONYMOUS_ACCOUNTS_NOT_ENABLED",
+    "ANONYMOUS_AUTHENTICATION_NOT_ALLOWED",
+    "API_KEY_EXPIRED",
+    "API_KEY_NOT_FOUND",
+    "API_KEY_NOT_VALID",
+    "API_KEY_REVOKED",
+    "APPLE_BUNDLE_ID_NOT_CONFIGURED",
+    "BODY_PARSING_ERROR",
+    "BOT_CHALLENGE_FAILED",
+    "BOT_CHALLENGE_REQUIRED",
+    "BRANCH_DOES_NOT_EXIST",
+    "CANNOT_DELETE_CURRENT_SESSION",
+    "CANNOT_GET_OWN_USER_WITHOUT_USER",
+    "CLIENT_AUTHENTICATION_REQUIRED",
+    "CLIENT_OR_ADMIN_AUTHENTICATION_REQUIRED",
+    "CLIENT_OR_SERVER_AUTHENTICATION_REQUIRED",
+    "CLIENT_OR_SERVER_OR_ADMIN_AUTHENTICATION_REQUIRED",
+    "CLI_AUTH_ERROR",
+    "CLI_AUTH_EXPIRED_ERROR",
+    "CLI_AUTH_USED_ERROR",
+    "CONTACT_CHANNEL_ALREADY_USED_FOR_AUTH_BY_SOMEONE_ELSE",
+    "CONTAINED_PERMISSION_NOT_FOUND",
+    "CURRENT_PROJECT_NOT_FOUND",
+    "CUSTOMER_DOES_NOT_EXIST",
+    "DATA_VAULT_STORE_DOES_NOT_EXIST",
+    "DATA_VAULT_STORE_HASHED_KEY_DOES_NOT_EXIST",
+    "DEFAULT_PAYMENT_METHOD_REQUIRED",
+    "EMAIL_ALREADY_VERIFIED",
+    "EMAIL_CAPACITY_BOOST_ALREADY_ACTIVE",
+    "EMAIL_IS_NOT_PRIMARY_EMAIL",
+    "EMAIL_NOT_ASSOCIATED_WITH_USER",
+    "EMAIL_NOT_EDITABLE",
+    "EMAIL_NOT_VERIFIED",
+    "EMAIL_PASSWORD_MISMATCH",
+    "EMAIL_RENDERING_ERROR",
+    "EMAIL_TEMPLATE_ALREADY_EXISTS",
+    "EXPECTED_INTERNAL_PROJECT",
+    "INSUFFICIENT_ACCESS_TYPE",
+    "INVALID_ACCESS_TOKEN",
+    "INVALID_ACCESS_TYPE",
+    "INVALID_ADMIN_ACCESS_TOKEN",
+    "INVALID_APPLE_CREDENTIALS",
+    "INVALID_AUTHORIZATION_CODE",
+    "INVALID_OAUTH_CLIENT_ID_OR_SECRET",
+    "INVALID_POLLING_CODE",
+    "INVALID_PROJECT_AUTHENTICATION",
+    "INVALID_PROJECT_FOR_ACCESS_TOKEN",
+    "INVALID_PROJECT_FOR_ADMIN_ACCESS_TOKEN",
+    "INVALID_PUBLISHABLE_CLIENT_KEY",
+    "INVALID_SCOPE",
+    "INVALID_SECRET_SERVER_KEY",
+    "INVALID_SESSION_AUTHENTICATION",
+    "INVALID_SHARED_OAUTH_PROVIDER_ID",
+    "INVALID_STANDARD_OAUTH_PROVIDER_ID",
+    "INVALID_SUPER_SECRET_ADMIN_KEY",
+    "INVALID_TOTP_CODE",
+    "ITEM_CUSTOMER_TYPE_DOES_NOT_MATCH",
+    "ITEM_NOT_FOUND",
+    "ITEM_QUANTITY_INSUFFICIENT_AMOUNT",
+    "MULTI_FACTOR_AUTHENTICATION_REQUIRED",
+    "NEW_PURCHASES_BLOCKED",
+    "OAUTH_ACCESS_TOKEN_NOT_AVAILABLE",
+    "OAUTH_ACCESS_TOKEN_NOT_AVAILABLE_WITH_SHARED_OAUTH_KEYS",
+    "OAUTH_CONNECTION_ALREADY_CONNECTED_TO_ANOTHER_USER",
+    "OAUTH_CONNECTION_DOES_NOT_HAVE_REQUIRED_SCOPE",
+    "OAUTH_CONNECTION_NOT_CONNECTED_TO_USER",
+    "OAUTH_EXTRA_SCOPE_NOT_AVAILABLE_WITH_SHARED_OAUTH_KEYS",
+    "OAUTH_PROVIDER_ACCESS_DENIED",
+    "OAUTH_PROVIDER_ACCOUNT_ID_ALREADY_USED_FOR_SIGN_IN",
+    "OAUTH_PROVIDER_NOT_FOUND_OR_NOT_ENABLED",
+    "OAUTH_PROVIDER_TEMPORARILY_UNAVAILABLE",
+    "ONE_TIME_PURCHASE_ALREADY_REFUNDED",
+    "ONE_TIME_PURCHASE_NOT_FOUND",
+    "OUTER_OAUTH_TIMEOUT",
+    "PASSKEY_AUTHENTICATION_FAILED",
+    "PASSKEY_AUTHENTICATION_NOT_ENABLED",
+    "PASSKEY_REGISTRATION_FAILED",
+    "PASSKEY_WEBAUTHN_ERROR",
+    "PASSWORD_AUTHENTICATION_NOT_ENABLED",
+    "PASSWORD_CONFIRMATION_MISMATCH",
+    "PASSWORD_REQUIREMENTS_NOT_MET",
+    "PASSWORD_TOO_LONG",
+    "PASSWORD_TOO_SHORT",
+    "PERMISSION_ID_ALREADY_EXISTS",
+    "PERMISSION_NOT_FOUND",
+    "PRODUCT_ALREADY_GRANTED",
+    "PRODUCT_CUSTOMER_TYPE_DOES_NOT_MATCH",
+    "PRODUCT_DOES_NOT_EXIST",
+    "PROJECT_AUTHENTICATION_ERROR",
+    "PROJECT_AUTHENTICATION_REQUIRED",
+    "PROJECT_KEY_WITHOUT_ACCESS_TYPE",
+    "PROJECT_NOT_FOUND",
+    "PROJECT_PERMISSION_REQUIRED",
+    "PROVIDER_REJECTED",
+    "PUBLIC_API_KEY_CANNOT_BE_REVOKED",
+    "PUBLISHABLE_CLIENT_KEY_REQUIRED_FOR_PROJECT",
+    "REDIRECT_URL_NOT_WHITELISTED",
+    "REFRESH_TOKEN_ERROR",
+    "REFRESH_TOKEN_NOT_FOUND_OR_EXPIRED",
+    "REQUIRES_CUSTOM_EMAIL_SERVER",
+    "RESTRICTED_USER_NOT_ALLOWED",
+    "SCHEMA_ERROR",
+    "SERVER_AUTHENTICATION_REQUIRED",
+    "SESSION_AUTHENTICATION_ERROR",
+    "SIGN_UP_NOT_ENABLED",
+    "SIGN_UP_REJECTED",
+    "STRIPE_ACCOUNT_INFO_NOT_FOUND",
+    "SUBSCRIPTION_ALREADY_REFUNDED",
+    "SUBSCRIPTION_INVOICE_NOT_FOUND",
+    "TEAM_ALREADY_EXISTS",
+    "TEAM_INVITATION_RESTRICTED_USER_NOT_ALLOWED",
+    "TEAM_MEMBERSHIP_ALREADY_EXISTS",
+    "TEAM_MEMBERSHIP_NOT_FOUND",
+    "TEAM_NOT_FOUND",
+    "TEAM_PERMISSION_NOT_FOUND",
+    "TEAM_PERMISSION_REQUIRED",
+    "TEMPLATE_SOURCE_REWRITE_ERROR",
+    "TEST_MODE_PURCHASE_NON_REFUNDABLE",
+    "UNPARSABLE_ACCESS_TOKEN",
+    "UNPARSABLE_ADMIN_ACCESS_TOKEN",
+    "UNSUPPORTED_ERROR",
+    "USER_ALREADY_CONNECTED_TO_ANOTHER_OAUTH_CONNECTION",
+    "USER_AUTHENTICATION_REQUIRED",
+    "USER_DOES_NOT_HAVE_PASSWORD",
+    "USER_EMAIL_ALREADY_EXISTS",
+    "USER_ID_DOES_NOT_EXIST",
+    "USER_NOT_FOUND",
+    "VERIFICATION_CODE_ALREADY_USED",
+    "VERIFICATION_CODE_EXPIRED",
+    "VERIFICATION_CODE_MAX_ATTEMPTS_REACHED",
+    "VERIFICATION_CODE_NOT_FOUND",
+    "VERIFICATION_ERROR",
+    "WRONG_API_KEY_TYPE",
+    "WRONG_PERMISSION_SCOPE",];
+
+#[cfg(test)]
+mod tests {
+    use super::KNOWN_ERROR_CODES;
+
+    /// Every code this crate constructs must be in the documented enum, or generated clients with
+    /// strict enums would fail to decode it.
+    #[test]
+    fn every_emitted_code_is_documented() {
+        let mut files = vec![std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/src"))];
+        let mut emitted = Vec::new();
+        while let Some(path) = files.pop() {
+            if path.is_dir() {
+                files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            for part in text.split("KnownError::new(").skip(1).chain(text.split("Self::new(").skip(1)) {
+                let code: String = part.trim_start().trim_start_matches('"').chars().take_while(|c| c.is_ascii_uppercase() || *c == '_').collect();
+                if code.len() > 3 {
+                    emitted.push(code);
+                }
+            }
+        }
+        assert!(emitted.len() > 20, "the scan found the constructors");
+        for code in emitted {
+            assert!(KNOWN_ERROR_CODES.contains(&code.as_str()), "{code} is not in KNOWN_ERROR_CODES");
+        }
+        assert!(KNOWN_ERROR_CODES.windows(2).all(|w| w[0] < w[1]));
     }
 }

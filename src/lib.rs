@@ -1,26 +1,35 @@
 //! stackd: the Stack Auth REST API (v1) as one binary with an embedded SQLite database.
 //!
-//! Layout: `pipeline` (what every request goes through), `context` (who is calling), `error` (the
-//! KnownError envelope), `api` (route assembly), and one module per domain (`projects`, `users`,
-//! `sessions`, `auth`, …), each owning its routes, SQL and types.
+//! Three layers, imported only downwards (a test checks there are no cycles):
+//! - infrastructure, which imports no domain: `config`, `db`, `cache`, `crypto`, `tokens`,
+//!   `hashing`, `rate_limit`, `jobs`, `error`, `request_info`, `payload`, `web`, `openapi_doc`, `infra`;
+//! - domains, each a folder with its model, `store` (SQL), `service` (rules, transactions) and
+//!   `api` (handlers): `projects` (incl. who is calling), `sessions`, `users`, `verification`,
+//!   `auth` (sign-up, sign-in, tokens), `teams`, `system`;
+//! - assembly: `pipeline` (what every request goes through), `api` (route assembly, the only module
+//!   naming every domain), `server`.
 
 pub mod api;
 pub mod auth;
+pub mod cache;
 pub mod config;
-pub mod context;
 pub mod crypto;
 pub mod db;
 pub mod error;
 pub mod hashing;
+pub mod infra;
+pub mod jobs;
+pub mod openapi_doc;
 pub mod payload;
 pub mod pipeline;
 pub mod projects;
-pub mod read_cache;
+pub mod rate_limit;
+pub mod request_info;
 pub mod server;
 pub mod sessions;
-pub mod state;
 pub mod system;
 pub mod teams;
 pub mod tokens;
 pub mod users;
 pub mod verification;
+pub mod web;

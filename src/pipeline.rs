@@ -1,44 +1,30 @@
 //! The request pipeline every request goes through (spec 00 §0, §3.1), in upstream's order:
 //! CORS preflight → method check → body parsing → auth resolution → (handler: access type → schema)
 //! → response decoration (request id, cache-control, CORS, known-error status override) → one log line.
+//! Outside development mode, a per-IP ceiling on API requests comes first.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
 use poem::http::{header, HeaderValue, Method, StatusCode, Uri};
 use poem::{Body, Endpoint, IntoResponse, Middleware, Request, Response};
 
-use crate::context::{self, PendingSchemaError, ResolvedAuth, OVERRIDE_ERROR_STATUS};
 use crate::crypto::RequestId;
 use crate::error::{plain_response, ApiError, KnownError};
-use crate::state::State;
+use crate::infra::Infra;
+use crate::projects::access::{self, PendingSchemaError, ResolvedAuth, OVERRIDE_ERROR_STATUS};
+use crate::projects::ProjectsService;
+use crate::rate_limit::Limit;
+use crate::request_info::{self, RequestInfo};
 
 /// Requests larger than this are refused with 413 before anything else reads them.
 const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
-struct RequestInfo {
-    id: RequestId,
-    method: Method,
-    uri: Uri,
-}
-
-tokio::task_local! {
-    static REQUEST: RequestInfo;
-}
-
-/// The current request's id, for error bodies and logs.
-pub fn current_request_id() -> String {
-    REQUEST.try_with(|r| r.id.to_string()).unwrap_or_else(|_| "-".into())
-}
-
-/// `(METHOD, path)` of the current request, for `SCHEMA_ERROR` messages.
-pub fn current_request_line() -> (String, String) {
-    REQUEST.try_with(|r| (r.method.to_string(), r.uri.path().to_string())).unwrap_or_else(|_| ("?".into(), "?".into()))
-}
-
-/// Which query parameters each operation declares, read from our own OpenAPI document, so that
-/// unknown ones can be refused with `SCHEMA_ERROR` as upstream does (spec 00 §2.4).
-pub struct QueryRules {
+/// Which operations exist, read from our own OpenAPI document: the query parameters each declares,
+/// so that unknown ones can be refused with `SCHEMA_ERROR` as upstream does (spec 00 §2.4), and
+/// the methods of each path, for the `Allow` header of a 405.
+pub struct RouteTable {
     operations: Vec<(Method, Vec<Segment>, Vec<String>)>,
 }
 
@@ -47,8 +33,8 @@ enum Segment {
     Param,
 }
 
-impl QueryRules {
-    pub fn from_spec(spec: &serde_json::Value, prefix: &str) -> QueryRules {
+impl RouteTable {
+    pub fn from_spec(spec: &serde_json::Value, prefix: &str) -> RouteTable {
         let mut operations = Vec::new();
         let paths = spec.get("paths").and_then(|p| p.as_object()).cloned().unwrap_or_default();
         for (path, item) in paths {
@@ -72,7 +58,36 @@ impl QueryRules {
                 operations.push((method, segments.iter().map(Segment::clone_shape).collect(), names));
             }
         }
-        QueryRules { operations }
+        RouteTable { operations }
+    }
+
+    fn matches(segs: &[Segment], parts: &[&str]) -> Option<usize> {
+        if segs.len() != parts.len() {
+            return None;
+        }
+        let mut literal_matches = 0;
+        for (seg, part) in segs.iter().zip(parts) {
+            match seg {
+                Segment::Literal(l) if l == part => literal_matches += 1,
+                Segment::Literal(_) => return None,
+                Segment::Param => {}
+            }
+        }
+        Some(literal_matches)
+    }
+
+    /// The methods served at `path` (best-matching path template), for `Allow`.
+    fn methods(&self, path: &str) -> Vec<&Method> {
+        let parts: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        let best = self.operations.iter().filter_map(|(_, segs, _)| Self::matches(segs, &parts)).max();
+        let mut methods: Vec<&Method> = self
+            .operations
+            .iter()
+            .filter(|(_, segs, _)| best.is_some() && Self::matches(segs, &parts) == best)
+            .map(|(m, _, _)| m)
+            .collect();
+        methods.dedup();
+        methods
     }
 
     /// The declared query names of the best-matching operation (literal segments beat parameters).
@@ -80,18 +95,8 @@ impl QueryRules {
         let parts: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
         self.operations
             .iter()
-            .filter(|(m, segs, _)| m == method && segs.len() == parts.len())
-            .filter_map(|(_, segs, names)| {
-                let mut literal_matches = 0;
-                for (seg, part) in segs.iter().zip(&parts) {
-                    match seg {
-                        Segment::Literal(l) if l == part => literal_matches += 1,
-                        Segment::Literal(_) => return None,
-                        Segment::Param => {}
-                    }
-                }
-                Some((literal_matches, names))
-            })
+            .filter(|(m, _, _)| m == method)
+            .filter_map(|(_, segs, names)| Self::matches(segs, &parts).map(|n| (n, names)))
             .max_by_key(|(n, _)| *n)
             .map(|(_, names)| names.as_slice())
     }
@@ -107,22 +112,51 @@ impl Segment {
 }
 
 pub struct Pipeline {
-    pub state: State,
-    pub query_rules: Arc<QueryRules>,
+    pub infra: Arc<Infra>,
+    pub projects: Arc<ProjectsService>,
+    pub routes: Arc<RouteTable>,
 }
 
 impl<E: Endpoint> Middleware<E> for Pipeline {
     type Output = PipelineEndpoint<E>;
 
     fn transform(&self, inner: E) -> Self::Output {
-        PipelineEndpoint { inner, state: self.state.clone(), query_rules: self.query_rules.clone() }
+        let ceiling = Limit::per_minute("requests/ip", self.infra.config.rate_limit_per_ip);
+        PipelineEndpoint {
+            inner,
+            infra: self.infra.clone(),
+            projects: self.projects.clone(),
+            routes: self.routes.clone(),
+            ceiling,
+        }
     }
 }
 
 pub struct PipelineEndpoint<E> {
     inner: E,
-    state: State,
-    query_rules: Arc<QueryRules>,
+    infra: Arc<Infra>,
+    projects: Arc<ProjectsService>,
+    routes: Arc<RouteTable>,
+    ceiling: Limit,
+}
+
+/// The client's address: the socket peer, or, behind a reverse proxy that is configured as
+/// trusted, the last address that proxy appended to its header.
+fn client_ip(req: &Request, trusted_header: Option<&str>) -> Option<IpAddr> {
+    if let Some(name) = trusted_header {
+        let from_header = req
+            .headers()
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|part| part.trim().parse::<IpAddr>().ok())
+            .next_back();
+        if from_header.is_some() {
+            return from_header;
+        }
+    }
+    req.remote_addr().as_socket_addr().map(|a| a.ip())
 }
 
 impl<E: Endpoint> Endpoint for PipelineEndpoint<E> {
@@ -134,16 +168,20 @@ impl<E: Endpoint> Endpoint for PipelineEndpoint<E> {
         // Method and Uri clones are reference-count bumps, not copies.
         let method = req.method().clone();
         let uri = req.uri().clone();
-        let info = RequestInfo { id, method: method.clone(), uri: uri.clone() };
+        let ip = client_ip(&req, self.infra.config.trusted_proxy_header.as_deref());
+        let info = RequestInfo { id, method: method.clone(), uri: uri.clone(), client_ip: ip };
         let is_api = uri.path().starts_with("/api/");
         let override_status = OVERRIDE_ERROR_STATUS.get(req.headers()).is_some();
 
         let mut resp = if method == Method::OPTIONS {
             Response::builder().status(StatusCode::OK).finish()
         } else {
-            REQUEST.scope(info, self.handle(req)).await
+            request_info::scope(info, self.handle(req, is_api, ip)).await
         };
 
+        // Logged before the status override: an SDK's failed sign-in is a 400, not the 200 it sees.
+        let status = resp.status().as_u16();
+        let known_error = resp.headers().get("x-stack-known-error").and_then(|v| v.to_str().ok()).map(String::from);
         if method == Method::OPTIONS {
             add_cors_headers(&mut resp);
         } else if is_api {
@@ -154,7 +192,8 @@ impl<E: Endpoint> Endpoint for PipelineEndpoint<E> {
             request_id = %id,
             method = %method,
             path = %uri.path(),
-            status = resp.status().as_u16(),
+            status,
+            error_code = known_error.as_deref().unwrap_or("-"),
             duration_ms = format_args!("{:.3}", started.elapsed().as_secs_f64() * 1000.0),
             "request"
         );
@@ -163,14 +202,20 @@ impl<E: Endpoint> Endpoint for PipelineEndpoint<E> {
 }
 
 impl<E: Endpoint> PipelineEndpoint<E> {
-    async fn handle(&self, mut req: Request) -> Response {
+    async fn handle(&self, mut req: Request, is_api: bool, ip: Option<IpAddr>) -> Response {
+        if is_api && self.infra.limiter.enabled() {
+            let key = ip.map(|ip| ip.to_string()).unwrap_or_default();
+            if let Err(e) = self.infra.limiter.check(self.ceiling, &key) {
+                return poem::error::ResponseError::as_response(&e);
+            }
+        }
         if !matches!(*req.method(), Method::GET | Method::POST | Method::PUT | Method::PATCH | Method::DELETE) {
-            return plain_response(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed");
+            return self.method_not_allowed(req.uri().path());
         }
         if let Err(e) = check_body(&mut req).await {
             return poem::error::ResponseError::as_response(&e);
         }
-        match context::resolve(&self.state, req.headers()).await {
+        match access::resolve(&self.infra, &self.projects, req.headers()).await {
             Ok(auth) => {
                 req.extensions_mut().insert(ResolvedAuth(auth));
             }
@@ -185,12 +230,27 @@ impl<E: Endpoint> PipelineEndpoint<E> {
             Ok(r) => r.into_response(),
             Err(e) => e.into_response(),
         };
-        replace_framework_errors(resp, || request_url(host.as_ref(), &uri)).await
+        let resp = replace_framework_errors(resp, || request_url(host.as_ref(), &uri)).await;
+        if resp.status() == StatusCode::METHOD_NOT_ALLOWED {
+            return self.method_not_allowed(uri.path());
+        }
+        resp
+    }
+
+    /// 405 with the methods the path does serve (RFC 9110 §15.5.6).
+    fn method_not_allowed(&self, path: &str) -> Response {
+        let mut methods: Vec<String> = self.routes.methods(path).iter().map(|m| m.to_string()).collect();
+        methods.push("OPTIONS".into());
+        let mut resp = plain_response(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed");
+        if let Ok(v) = HeaderValue::from_str(&methods.join(", ")) {
+            resp.headers_mut().insert(header::ALLOW, v);
+        }
+        resp
     }
 
     fn unknown_query_params(&self, req: &Request) -> Option<String> {
         let query = req.uri().query().filter(|q| !q.is_empty())?;
-        let allowed = self.query_rules.allowed(req.method(), req.uri().path())?;
+        let allowed = self.routes.allowed(req.method(), req.uri().path())?;
         let unknown: Vec<String> = query
             .split('&')
             .filter(|kv| !kv.is_empty())
@@ -310,7 +370,7 @@ fn cors_allow_headers() -> &'static HeaderValue {
         // Upstream keeps these two out of the browser allow-list on purpose (spec 00 §1.1).
         let browser_forbidden = ["allow-restricted-user", "development-override-key"];
         names.extend(
-            context::ALL_STACK_HEADER_NAMES.iter().filter(|n| !browser_forbidden.iter().any(|f| n.ends_with(f))),
+            access::ALL_STACK_HEADER_NAMES.iter().filter(|n| !browser_forbidden.iter().any(|f| n.ends_with(f))),
         );
         HeaderValue::from_str(&names.join(", ")).expect("ASCII header names")
     })

@@ -1,26 +1,50 @@
 //! Starting and stopping the HTTP server.
+//!
+//! The accept loop is our own (hyper's HTTP/1 connection driver under the poem app) for two
+//! guarantees poem's built-in server does not give: a client must send a request's headers within
+//! `--header-read-timeout` (which also closes idle keep-alive connections), so half-sent requests
+//! cannot pile up; and at shutdown, connections already accepted, or waiting in the kernel's
+//! accept queue, still get their request answered instead of a reset.
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use poem::listener::{Acceptor, Listener, TcpListener};
-use tokio::sync::oneshot;
+use bytes::Bytes;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use poem::endpoint::BoxEndpoint;
+use poem::web::{LocalAddr, RemoteAddr};
+use poem::{Addr, Endpoint, EndpointExt, Response};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{oneshot, watch, Notify};
+use tokio::task::JoinSet;
 
+use crate::api::Services;
 use crate::config::Config;
-use crate::db::Db;
-use crate::projects::{self, INTERNAL_PROJECT_ID};
-use crate::state::{AppState, State};
+use crate::db::{self, Db};
+use crate::infra::Infra;
+use crate::projects::{self, service::ensure_dev_internal_project, INTERNAL_PROJECT_ID};
 
 /// How long in-flight requests may take to finish after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// A connection younger than this that has not been answered yet is given until then to send
+/// its request after a shutdown signal (its client sent it right after connecting).
+const FRESH_CONNECTION_GRACE: Duration = Duration::from_secs(2);
+
+type App = Arc<BoxEndpoint<'static, Response>>;
+type HyperBody = http_body_util::combinators::BoxBody<Bytes, std::io::Error>;
 
 pub struct RunningServer {
     pub addr: SocketAddr,
     pub base_url: String,
-    pub state: State,
+    pub services: Arc<Services>,
+    pub db: Db,
     stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-    flusher: tokio::task::JoinHandle<()>,
+    task: tokio::task::JoinHandle<()>,
+    _lock: Option<db::FileLock>,
 }
 
 impl RunningServer {
@@ -34,50 +58,58 @@ impl RunningServer {
     }
 
     /// Waits until the server stops by itself (after SIGTERM / Ctrl-C).
-    pub async fn wait(mut self) -> std::io::Result<()> {
-        let result = (&mut self.task).await.unwrap_or(Ok(()));
+    pub async fn wait(mut self) {
+        let _ = (&mut self.task).await;
         self.close().await;
-        result
     }
 
-    /// Writes what is still buffered, then checkpoints and closes the database.
+    /// Runs the background jobs' last round (e.g. buffered activity), then checkpoints the database.
     async fn close(&mut self) {
-        self.flusher.abort();
-        if let Err(e) = self.state.activity.flush(&self.state.db).await {
-            tracing::warn!(error = %e, "could not write the last activity timestamps");
-        }
-        self.state.db.close();
+        self.services.infra.jobs.stop().await;
+        self.db.close();
     }
 }
 
-/// Opens the database (migrating it), seeds development data, binds and starts serving.
+/// Opens (and locks, and migrates) the database, seeds development data, binds and starts serving.
 /// `shutdown_on_signal` makes SIGTERM / Ctrl-C stop the server gracefully.
 pub async fn start(config: Config, shutdown_on_signal: bool) -> Result<RunningServer, String> {
-    let db = Db::open(&config.db_path, config.synchronous_full)?;
+    let lock = db::lock_database(&config.db_path)?;
+    let database = Db::open(&config.db_path, config.synchronous_full)?;
     let created_internal = if config.dev {
-        projects::ensure_dev_internal_project(&db).map_err(|e| format!("cannot create the development project: {e}"))?
+        ensure_dev_internal_project(&database).map_err(|e| format!("cannot create the development project: {e}"))?
     } else {
         false
     };
-    let acceptor = TcpListener::bind(config.listen)
-        .into_acceptor()
+    let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {} (--listen / STACKD_LISTEN): {e}", config.listen))?;
-    let addr = acceptor
-        .local_addr()
-        .first()
-        .and_then(|a| a.as_socket_addr().copied())
-        .ok_or("cannot determine the listening address")?;
+    let addr = listener.local_addr().map_err(|e| format!("cannot determine the listening address: {e}"))?;
     let base_url = config.base_url.clone().unwrap_or_else(|| format!("http://{addr}"));
-    let dev = config.dev;
-    let state = AppState::new(config, db, &base_url);
+    if config.base_url.is_none() && addr.ip().is_unspecified() {
+        tracing::warn!(
+            %base_url,
+            "listening on all interfaces without --base-url (STACKD_BASE_URL): token issuers will name {base_url}, \
+             which clients cannot reach; set the public URL of this server"
+        );
+    }
+    let (dev, header_timeout, jobs) = (config.dev, config.header_read_timeout, config.background_jobs);
+    let infra = Infra::new(config, database.clone(), &base_url);
+    let services = Services::new(infra);
     if dev {
         print_dev_banner(&base_url, created_internal);
+    } else if services.projects.count().map_err(|e| format!("cannot read the database: {e}"))? == 0 {
+        tracing::warn!(
+            "the database has no project yet: create one with `stackd project create --name \"My app\" --db <this database>` \
+             (it prints the project id and keys)"
+        );
     }
     tracing::info!(%addr, %base_url, "stackd listening");
 
+    if jobs {
+        services.start_jobs();
+    }
+    let app: App = Arc::new(crate::api::app(&services).map_to_response().boxed());
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let app = crate::api::app(&state);
     let task = tokio::spawn(async move {
         let signal = async move {
             if shutdown_on_signal {
@@ -90,20 +122,102 @@ pub async fn start(config: Config, shutdown_on_signal: bool) -> Result<RunningSe
             }
             tracing::info!("shutting down: no new connections, finishing in-flight requests");
         };
-        poem::Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(app, signal, Some(SHUTDOWN_GRACE)).await
+        serve(listener, app, header_timeout, signal).await;
     });
-    let flusher = tokio::spawn(flush_activity_every_second(state.clone()));
-    Ok(RunningServer { addr, base_url, state, stop: Some(stop_tx), task, flusher })
+    Ok(RunningServer { addr, base_url, db: services.infra.db.clone(), services, stop: Some(stop_tx), task, _lock: lock })
 }
 
-async fn flush_activity_every_second(state: State) {
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
+async fn serve(listener: TcpListener, app: App, header_timeout: Duration, signal: impl std::future::Future<Output = ()>) {
+    let local = listener.local_addr().ok();
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let mut connections = JoinSet::new();
+    let spawn = |connections: &mut JoinSet<()>, stream: TcpStream, peer: SocketAddr| {
+        let conn = serve_connection(stream, peer, local, app.clone(), header_timeout, shutdown_rx.clone());
+        connections.spawn(conn);
+    };
+    tokio::pin!(signal);
     loop {
-        tick.tick().await;
-        if let Err(e) = state.activity.flush(&state.db).await {
-            tracing::warn!(error = %e, "could not write activity timestamps; will retry");
+        tokio::select! {
+            _ = &mut signal => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => spawn(&mut connections, stream, peer),
+                // Out of file descriptors and the like: wait a little instead of spinning.
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
     }
+    // Connections the kernel completed before the signal are accepted and answered too.
+    while let Ok(Ok((stream, peer))) = tokio::time::timeout(Duration::ZERO, listener.accept()).await {
+        spawn(&mut connections, stream, peer);
+    }
+    drop(listener);
+    let _ = shutdown_tx.send(true);
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE + FRESH_CONNECTION_GRACE, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(open = connections.len(), "closing connections still busy after the shutdown grace period");
+        connections.shutdown().await;
+    }
+}
+
+async fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    local: Option<SocketAddr>,
+    app: App,
+    header_timeout: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let accepted_at = Instant::now();
+    let answered = Arc::new(AtomicBool::new(false));
+    let answered_notify = Arc::new(Notify::new());
+    let local_addr = LocalAddr(local.map(Addr::SocketAddr).unwrap_or(Addr::Custom("tcp", "".into())));
+    let remote_addr = RemoteAddr(Addr::SocketAddr(peer));
+    let service = {
+        let (answered, answered_notify) = (answered.clone(), answered_notify.clone());
+        hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+            let (app, local_addr, remote_addr) = (app.clone(), local_addr.clone(), remote_addr.clone());
+            let (answered, answered_notify) = (answered.clone(), answered_notify.clone());
+            async move {
+                let req = poem::Request::from((req, local_addr, remote_addr, poem::http::uri::Scheme::HTTP));
+                let resp: hyper::Response<HyperBody> = app.get_response(req).await.into();
+                answered.store(true, Ordering::Release);
+                answered_notify.notify_waiters();
+                Ok::<_, Infallible>(resp)
+            }
+        })
+    };
+    let _ = stream.set_nodelay(true);
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder.timer(TokioTimer::new()).header_read_timeout(header_timeout).keep_alive(true);
+    let conn = builder.serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => return,
+        _ = shutdown.wait_for(|stop| *stop) => {}
+    }
+    if !answered.load(Ordering::Acquire) {
+        // Accepted just before the signal: its request may still be on its way.
+        let left = FRESH_CONNECTION_GRACE.saturating_sub(accepted_at.elapsed());
+        let waited = tokio::time::timeout(left, async {
+            tokio::select! {
+                _ = conn.as_mut() => true,
+                _ = answered_notify.notified() => false,
+            }
+        })
+        .await;
+        if waited == Ok(true) {
+            return;
+        }
+    }
+    conn.as_mut().graceful_shutdown();
+    let _ = conn.await;
 }
 
 async fn shutdown_signal() {

@@ -4,16 +4,19 @@ use poem::handler;
 use poem_openapi::payload::{Json, PlainText};
 use poem_openapi::{Object, OpenApi};
 
-use crate::api::Tag;
-use crate::context::{AccessType, AnyAuth};
+use std::sync::Arc;
+
+use crate::db::Db;
 use crate::error::ApiResult;
-use crate::state::State;
+use crate::projects::access::{AccessType, AnyAuth};
+use crate::users::UsersService;
+use crate::web::Tag;
 
 /// The Stack Auth SDK version this server's wire format matches; `check-version` compares against it.
 pub const COMPATIBLE_SDK_VERSION: &str = "2.8.108";
 
 pub struct SystemApi {
-    pub state: State,
+    pub users: Arc<UsersService>,
 }
 
 #[derive(Object)]
@@ -56,14 +59,10 @@ impl SystemApi {
                 };
                 let user = match auth.user_id() {
                     None => "None".to_string(),
-                    Some(id) => {
-                        let (project, id) = (auth.project_id().to_string(), id.to_string());
-                        let user = self.state.db.read(move |c| crate::users::store::load(c, &project, &id)).await?;
-                        match user {
-                            Some(u) => u.primary_email.unwrap_or(u.id),
-                            None => "None".to_string(),
-                        }
-                    }
+                    Some(id) => match self.users.get(auth.project_id(), id).await? {
+                        Some(u) => u.primary_email.clone().unwrap_or_else(|| u.id.clone()),
+                        None => "None".to_string(),
+                    },
                 };
                 text.push_str(&format!("Authentication: {kind}\n  Project: {}\n  User: {user}", auth.project_id()));
             }
@@ -133,14 +132,9 @@ fn check_version(client: &str) -> CheckVersionResult {
 /// `GET /health`: liveness for load balancers and the SDK's network diagnostics. With a non-empty
 /// `?db=` it also proves the database answers (500 if it does not).
 #[handler]
-pub async fn health(req: &poem::Request, state: poem::web::Data<&State>) -> poem::Response {
+pub async fn health(req: &poem::Request, db: poem::web::Data<&Db>) -> poem::Response {
     let check_db = req.uri().query().is_some_and(|q| q.split('&').any(|kv| kv.starts_with("db=") && kv.len() > 3));
-    let db_ok = !check_db
-        || state
-            .db
-            .read(|c| Ok(c.query_row("SELECT COUNT(*) FROM projects", [], |r| r.get::<_, i64>(0))?))
-            .await
-            .is_ok_and(|n| n > 0);
+    let db_ok = !check_db || db.ping().await.is_ok();
     let mut resp = if db_ok {
         poem::Response::builder().content_type("application/json; charset=utf-8").body(r#"{"status":"ok"}"#)
     } else {

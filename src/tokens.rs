@@ -3,6 +3,10 @@
 //! Signing keys are derived per audience (`<project>`, `<project>:restricted`, `<project>:anon`) with
 //! HKDF-SHA256 from the server secret into a P-256 scalar; the `kid` is derived from the public key.
 //! Nothing is stored: the same secret always yields the same keys, and the JWKS publishes them.
+//! Keys are derived only for well-formed audiences, and callers check that the audience's project
+//! exists before verifying (see `projects::access`); the derived-key cache is bounded anyway.
+//! Signatures are low-S only (signing normalizes, verification refuses high-S), so one set of
+//! claims has exactly one valid token string.
 //! Verification results are cached by exact token text, so a hot token costs one map lookup.
 
 use std::collections::HashMap;
@@ -90,6 +94,21 @@ impl AccessClaims {
     }
 }
 
+/// Who an access token is for, as the users domain describes its user (spec 00 §4.1).
+#[derive(Debug, Clone)]
+pub struct TokenSubject {
+    pub user_id: String,
+    pub kind: TokenKind,
+    pub restricted_reason: Option<String>,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub selected_team_id: Option<String>,
+    pub signed_up_at_secs: i64,
+    pub is_anonymous: bool,
+    pub requires_totp_mfa: bool,
+}
+
 /// One audience's key pair and its public JWK.
 pub struct AudienceKey {
     signing: SigningKey,
@@ -120,8 +139,29 @@ impl AudienceKey {
     }
 }
 
-/// Verified tokens are remembered up to this many; the map is simply cleared when full.
+/// Verified tokens are remembered up to this many; the map is simply cleared when full. Only tokens
+/// we signed get in, so each entry is small (a few hundred bytes).
 const VERIFIED_CACHE_CAPACITY: usize = 8192;
+/// Derived audience keys kept (three per project in use); cleared when full.
+const KEY_CACHE_CAPACITY: usize = 3 * 4096;
+/// The longest audience a token of ours can carry: a project id (`internal` or a UUID) plus `:restricted`.
+const MAX_AUDIENCE_LEN: usize = 64;
+
+/// The project of a token's audience (`aud` up to the first `:`), read without verifying anything,
+/// or `None` if the token is not even shaped like one of ours.
+pub fn unverified_audience_project(token: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Aud<'a> {
+        #[serde(borrow)]
+        aud: std::borrow::Cow<'a, str>,
+    }
+    let payload = B64.decode(token.split('.').nth(1)?).ok()?;
+    let aud: Aud = serde_json::from_slice(&payload).ok()?;
+    if aud.aud.len() > MAX_AUDIENCE_LEN {
+        return None;
+    }
+    Some(aud.aud.split(':').next().unwrap_or_default().to_string())
+}
 
 pub struct TokenService {
     server_secret: String,
@@ -147,8 +187,43 @@ impl TokenService {
             return k.clone();
         }
         let key = Arc::new(AudienceKey::derive(&self.server_secret, audience));
-        self.keys.write().expect("key cache lock").insert(audience.to_string(), key.clone());
+        let mut keys = self.keys.write().expect("key cache lock");
+        if keys.len() >= KEY_CACHE_CAPACITY {
+            keys.clear();
+        }
+        keys.insert(audience.to_string(), key.clone());
         key
+    }
+
+    /// Number of derived keys held in memory.
+    pub fn cached_key_count(&self) -> usize {
+        self.keys.read().expect("key cache lock").len()
+    }
+
+    /// Mints an access token for `subject` in session `session_id`, valid for the configured TTL.
+    pub fn mint(&self, project_id: &str, subject: &TokenSubject, session_id: &str, now_secs: i64) -> String {
+        let kind = subject.kind;
+        let claims = AccessClaims {
+            iss: kind.issuer(&self.base_url, project_id),
+            aud: kind.audience(project_id),
+            sub: subject.user_id.clone(),
+            iat: now_secs,
+            exp: now_secs + self.ttl_secs,
+            project_id: project_id.to_string(),
+            branch_id: "main".into(),
+            refresh_token_id: session_id.to_string(),
+            role: "authenticated".into(),
+            name: subject.name.clone(),
+            email: subject.email.clone(),
+            email_verified: subject.email_verified,
+            selected_team_id: subject.selected_team_id.clone(),
+            signed_up_at: subject.signed_up_at_secs,
+            is_anonymous: subject.is_anonymous,
+            is_restricted: subject.restricted_reason.is_some(),
+            restricted_reason: subject.restricted_reason.clone().map(|kind| RestrictedReason { kind }),
+            requires_totp_mfa: subject.requires_totp_mfa,
+        };
+        self.sign(&claims)
     }
 
     /// Signs the claims with the key of their audience.
@@ -159,6 +234,7 @@ impl TokenService {
         token.push('.');
         token.push_str(&B64.encode(serde_json::to_vec(claims).expect("claims serialize")));
         let signature: Signature = key.signing.sign(token.as_bytes());
+        let signature = signature.normalize_s();
         token.push('.');
         token.push_str(&B64.encode(signature.to_bytes()));
         token
@@ -216,17 +292,13 @@ impl TokenService {
         let kid = header.get("kid").and_then(Value::as_str).ok_or_else(bad)?;
         let payload = B64.decode(p).map_err(|_| bad())?;
         let claims: AccessClaims = serde_json::from_slice(&payload).map_err(|_| bad())?;
-        let key = self.key(&claims.aud);
-        if key.kid != kid {
-            return Err(bad());
-        }
-        let signature = B64.decode(s).ok().and_then(|b| Signature::from_slice(&b).ok()).ok_or_else(bad)?;
-        key.verifying.verify(&token.as_bytes()[..h.len() + 1 + p.len()], &signature).map_err(|_| bad())?;
 
-        // The audience decides the kind; issuer and flags must agree with it.
+        // The audience decides the kind; issuer and flags must agree with it. Checked before any
+        // key is derived, so only well-formed audiences ever reach the key cache.
         let project = claims.aud.split(':').next().unwrap_or_default();
         let kind = claims.kind();
-        let consistent = project == claims.project_id
+        let consistent = claims.aud.len() <= MAX_AUDIENCE_LEN
+            && project == claims.project_id
             && claims.aud == kind.audience(project)
             && claims.iss == kind.issuer(&self.base_url, project)
             && claims.is_restricted == claims.restricted_reason.is_some()
@@ -236,6 +308,16 @@ impl TokenService {
         if !consistent {
             return Err(bad());
         }
+        let signature = B64.decode(s).ok().and_then(|b| Signature::from_slice(&b).ok()).ok_or_else(bad)?;
+        // (r, n - s) verifies too; accepting it would give the same claims a second token string.
+        if signature.normalize_s().to_bytes() != signature.to_bytes() {
+            return Err(bad());
+        }
+        let key = self.key(&claims.aud);
+        if key.kid != kid {
+            return Err(bad());
+        }
+        key.verifying.verify(&token.as_bytes()[..h.len() + 1 + p.len()], &signature).map_err(|_| bad())?;
         Ok(claims)
     }
 }

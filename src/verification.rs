@@ -6,10 +6,11 @@
 //! the attempt counts must survive a failed check, so checks return the verdict instead of failing
 //! the transaction.
 
-use rusqlite::{params, OptionalExtension, Transaction};
+use rusqlite::{params, OptionalExtension};
 use serde_json::Value;
 
 use crate::crypto::{hash_secret, random_secret};
+use crate::db::Tx;
 use crate::error::{ApiResult, KnownError};
 
 pub const CODE_LENGTH: usize = 45;
@@ -27,7 +28,7 @@ pub struct ValidCode {
 
 /// Stores a new code and returns it in plain text (the only time it exists unhashed).
 pub fn create(
-    tx: &Transaction,
+    tx: &Tx,
     project_id: &str,
     kind: &str,
     data: &Value,
@@ -65,7 +66,7 @@ pub fn parse(code: &str) -> ApiResult<String> {
 /// Steps 1–3 of spec 10 §3: find, count the attempt, then not found → expired → used → too many.
 /// The outer `Result` is for database failures; the inner one is the verdict.
 pub fn check(
-    tx: &Transaction,
+    tx: &Tx,
     project_id: &str,
     kind: &str,
     code: &str,
@@ -92,11 +93,7 @@ pub fn check(
         params![project_id, hash_secret(&code[CODE_LENGTH - NONCE_LENGTH..]).to_vec()],
     )?;
     let Some((id, data, expires_at, used_at, attempts)) = found else {
-        return Ok(Err(KnownError::new(
-            "VERIFICATION_CODE_NOT_FOUND",
-            404,
-            "The verification code does not exist for this project.",
-        )));
+        return Ok(Err(KnownError::verification_code_not_found()));
     };
     if expires_at <= now {
         return Ok(Err(KnownError::new("VERIFICATION_CODE_EXPIRED", 400, "The verification code has expired.")));
@@ -118,7 +115,7 @@ pub fn check(
     Ok(Ok(ValidCode { id, data: serde_json::from_str(&data).unwrap_or(Value::Null) }))
 }
 
-pub fn mark_used(tx: &Transaction, id: &str, now: i64) -> ApiResult<()> {
+pub fn mark_used(tx: &Tx, id: &str, now: i64) -> ApiResult<()> {
     tx.execute("UPDATE verification_codes SET used_at = ?2 WHERE id = ?1", params![id, now])?;
     Ok(())
 }

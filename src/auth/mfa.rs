@@ -3,11 +3,11 @@
 //! `POST /auth/mfa/sign-in`.
 
 use hmac::{Hmac, Mac};
-use rusqlite::Transaction;
 use serde_json::json;
 use sha1::Sha1;
 use subtle::ConstantTimeEq;
 
+use crate::db::Tx;
 use crate::error::{ApiResult, KnownError};
 use crate::verification;
 
@@ -33,7 +33,7 @@ pub fn verify_totp(secret: &[u8], submitted: &str, unix_seconds: i64) -> bool {
 
 /// Issues an attempt code for `user_id` and returns the error that carries it.
 pub fn second_factor_required(
-    tx: &Transaction,
+    tx: &Tx,
     project_id: &str,
     user_id: &str,
     is_new_user: bool,

@@ -1,7 +1,14 @@
-//! Signing up and in: e-mail + password and anonymous accounts (spec 10 §4.1–§4.2, §6).
+//! Signing up and in: e-mail + password, anonymous accounts, the TOTP second factor (spec 10 §4,
+//! §6, §8), and the token side of sessions: server-created sessions, refresh, the OAuth token
+//! endpoint and the JWKS (spec 00 §4). `service.rs` holds the rules; `api.rs` and `tokens_api.rs`
+//! are the handlers.
 
 pub mod api;
 pub mod mfa;
+pub mod service;
+pub mod tokens_api;
+
+pub use service::AuthService;
 
 use crate::error::{ApiResult, KnownError};
 

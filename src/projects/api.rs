@@ -4,15 +4,16 @@ use poem_openapi::payload::Json;
 use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{Object, OpenApi};
 
-use crate::api::Tag;
-use crate::context::{AdminAuth, ClientAuth};
+use std::sync::Arc;
+
 use crate::error::{ApiResult, KnownError};
+use crate::projects::access::{AdminAuth, ClientAuth};
 use crate::projects::config::TrustedDomain;
-use crate::projects::{self, Project, ProjectConfig};
-use crate::state::State;
+use crate::projects::{Project, ProjectConfig, ProjectsService};
+use crate::web::Tag;
 
 pub struct ProjectsApi {
-    pub state: State,
+    pub projects: Arc<ProjectsService>,
 }
 
 #[derive(Object)]
@@ -334,20 +335,8 @@ impl ProjectsApi {
     /// Updates the current project; `config` fields that are given replace the stored ones.
     #[oai(path = "/internal/projects/current", method = "patch", operation_id = "update_current_project")]
     async fn update_current(&self, auth: AdminAuth, body: Json<ProjectPatch>) -> ApiResult<Json<AdminProject>> {
-        // Read, change and write in one transaction so concurrent patches cannot lose each other's fields.
-        let id = auth.0.project_id().to_string();
         let patch = body.0;
-        let project = self
-            .state
-            .db
-            .write(move |tx| {
-                let mut project = projects::load(tx, &id)?.ok_or_else(|| KnownError::current_project_not_found(&id))?;
-                apply_patch(&mut project, patch)?;
-                projects::update(tx, &project)?;
-                Ok(project)
-            })
-            .await?;
-        self.state.projects.invalidate(&project.id);
+        let project = self.projects.update(auth.0.project_id(), move |project| apply_patch(project, patch)).await?;
         Ok(Json(admin_view(&project)))
     }
 }

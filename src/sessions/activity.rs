@@ -52,6 +52,12 @@ impl Activity {
         p.sessions.get(session_id).map_or(stored, |t| stored.max(*t))
     }
 
+    /// Number of ids waiting to be written.
+    pub fn pending(&self) -> usize {
+        let p = self.pending.lock().expect("activity lock");
+        p.sessions.len() + p.users.len()
+    }
+
     /// Writes the pending timestamps. Entries stay visible until their write has committed.
     pub async fn flush(&self, db: &Db) -> ApiResult<()> {
         let (sessions, users) = {
@@ -72,6 +78,9 @@ impl Activity {
                 tx.prepare_cached("UPDATE users SET last_active_at = MAX(last_active_at, ?2) WHERE id = ?1")?;
             for (id, at) in &u {
                 user_stmt.execute(params![id, at])?;
+                // The users domain caches its records under this table name (users::store::TABLE);
+                // named here, not imported, because users depends on sessions.
+                tx.changed("users", id);
             }
             Ok(())
         })

@@ -1,56 +1,26 @@
-//! Session routes, the OAuth token endpoint (refresh grant) and JWKS (spec 00 §4, spec 10 §7).
+//! `GET /auth/sessions`, `DELETE /auth/sessions/current`, `DELETE /auth/sessions/{id}` (spec 10 §7.2–§7.4).
+//! Creating sessions and refreshing their tokens are sign-in operations: see `auth::tokens_api`.
+
+use std::sync::Arc;
 
 use poem::http::StatusCode;
-use poem::Request;
-use poem_openapi::param::{Header, Path, Query};
-use poem_openapi::payload::{Form, Json};
-use poem_openapi::{ApiRequest, ApiResponse, Object, OpenApi};
-use std::collections::HashMap;
-use std::sync::RwLock;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{Object, OpenApi};
 
-use serde::Deserialize;
-
-use crate::api::{Success, Tag};
-use crate::context::{AnyAuth, ClientAuth, ServerAuth, REFRESH_TOKEN};
 use crate::db::now_millis;
 use crate::error::{ApiError, ApiResult, KnownError};
-use crate::payload::PreSerializedJson;
-use crate::projects::{KeyKind, INTERNAL_PROJECT_ID};
-use crate::sessions::{self, store, DEFAULT_SESSION_MILLIS, MAX_SESSION_MILLIS};
-use crate::state::State;
-use crate::users::api::parse_user_id;
+use crate::projects::access::{AccessType, ClientAuth};
+use crate::sessions::SessionsService;
+use crate::web::{Success, Tag};
 
 pub struct SessionsApi {
-    pub state: State,
-}
-
-#[derive(Object)]
-#[oai(deny_unknown_fields)]
-pub struct CreateSessionBody {
-    /// The user (UUID or `me`).
-    pub user_id: String,
-    /// Lifetime of the refresh token in milliseconds (default 365 days, at most 367 days).
-    #[oai(validator(minimum(value = "0"), maximum(value = "31708800000")))]
-    pub expires_in_millis: Option<i64>,
-    /// Marks a session created by an administrator acting as the user.
-    pub is_impersonation: Option<bool>,
-}
-
-#[derive(Object)]
-pub struct TokenPair {
-    /// Long-lived opaque token; exchange it for access tokens.
-    pub refresh_token: String,
-    /// Short-lived ES256 JWT.
-    pub access_token: String,
-}
-
-#[derive(Object)]
-pub struct AccessTokenOnly {
-    pub access_token: String,
+    pub sessions: Arc<SessionsService>,
 }
 
 #[derive(Object)]
 pub struct SessionView {
+    /// The session id (the `refresh_token_id` claim of its access tokens).
     pub id: String,
     pub user_id: String,
     /// Creation time, milliseconds since the epoch.
@@ -65,141 +35,39 @@ pub struct SessionView {
 #[derive(Object)]
 pub struct SessionList {
     pub items: Vec<SessionView>,
+    /// Always false: all sessions are returned.
     pub is_paginated: bool,
 }
 
-/// OAuth 2 token request (form-encoded or JSON). Only the `refresh_token` grant is served for now.
-#[derive(Object, Deserialize)]
-pub struct TokenRequestBody {
-    /// `refresh_token` (or `authorization_code`).
-    pub grant_type: Option<String>,
-    pub refresh_token: Option<String>,
-    /// The project id, optionally `<project id>#<branch id>`.
-    pub client_id: Option<String>,
-    /// The publishable client key, or `__stack_public_client__`.
-    pub client_secret: Option<String>,
-    pub code: Option<String>,
-    pub redirect_uri: Option<String>,
-    pub code_verifier: Option<String>,
-}
-
-#[derive(ApiRequest)]
-pub enum TokenRequest {
-    Form(Form<TokenRequestBody>),
-    Json(Json<TokenRequestBody>),
-}
-
-#[derive(Object)]
-pub struct TokenGrant {
-    pub access_token: String,
-    /// Always `Bearer`.
-    pub token_type: String,
-    /// Seconds the access token is valid for.
-    pub expires_in: i64,
-    /// Always `legacy`.
-    pub scope: String,
-    #[oai(rename = "afterCallbackRedirectUrl")]
-    pub after_callback_redirect_url_legacy: Option<String>,
-    pub after_callback_redirect_url: Option<String>,
-}
-
-#[derive(ApiResponse)]
-pub enum TokenResponse {
-    /// A fresh access token (the refresh token is not rotated).
-    #[oai(status = 200)]
-    Ok(Json<TokenGrant>, #[oai(header = "cache-control")] String, #[oai(header = "pragma")] String),
-}
-
-#[derive(Object, serde::Serialize)]
-pub struct Jwk {
-    /// `EC`
-    pub kty: String,
-    /// `ES256`
-    pub alg: String,
-    /// `P-256`
-    pub crv: String,
-    pub x: String,
-    pub y: String,
-    pub kid: String,
-}
-
-#[derive(Object, serde::Serialize)]
-pub struct Jwks {
-    pub keys: Vec<Jwk>,
-}
-
-#[derive(ApiResponse)]
-pub enum JwksResponse {
-    /// The project's public signing keys.
-    #[oai(status = 200)]
-    Ok(PreSerializedJson<Jwks>, #[oai(header = "cache-control")] String),
-}
-
-/// An OAuth-level error (`{error, error_description}`), not a KnownError.
-fn oauth_error(error: &'static str, description: &str) -> ApiError {
-    ApiError::OAuth { status: StatusCode::BAD_REQUEST, error, description: description.to_string() }
-}
-
-fn basic_credentials(req: &Request) -> Option<(String, String)> {
-    use base64::Engine;
-    let value = req.headers().get("authorization")?.to_str().ok()?;
-    let encoded = value.strip_prefix("Basic ").or_else(|| value.strip_prefix("basic "))?;
-    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
-    let text = String::from_utf8(decoded).ok()?;
-    let (id, secret) = text.split_once(':')?;
-    Some((id.to_string(), secret.to_string()))
+fn required(user_id: Option<String>) -> ApiResult<String> {
+    user_id.ok_or_else(|| KnownError::schema("query.user_id must be defined").into())
 }
 
 #[OpenApi(tag = "Tag::Sessions")]
 impl SessionsApi {
-    /// Creates a session for a user and returns its tokens (server-side sign-in, impersonation).
-    #[oai(path = "/auth/sessions", method = "post", operation_id = "create_session")]
-    async fn create_session(&self, auth: ServerAuth, body: Json<CreateSessionBody>) -> ApiResult<Json<TokenPair>> {
-        let auth = auth.0;
-        let user_id = parse_user_id(&auth, &body.user_id)?;
-        let lifetime = body.expires_in_millis.unwrap_or(DEFAULT_SESSION_MILLIS).min(MAX_SESSION_MILLIS);
-        let impersonation = body.is_impersonation.unwrap_or(false);
-        let state = self.state.clone();
-        let project = auth.project.clone();
-        let issued = self
-            .state
-            .db
-            .write(move |tx| {
-                if !crate::users::store::exists(tx, &project.project.id, &user_id)? {
-                    return Err(KnownError::user_id_does_not_exist(&user_id).into());
-                }
-                sessions::start(tx, &state.tokens, &project.project, &user_id, lifetime, impersonation)
-            })
-            .await?;
-        Ok(Json(TokenPair { refresh_token: issued.refresh_token, access_token: issued.access_token }))
-    }
-
     /// Lists a user's active sessions, newest first. Clients may only list their own.
     #[oai(path = "/auth/sessions", method = "get", operation_id = "list_sessions")]
-    async fn list_sessions(&self, auth: ClientAuth, user_id: Query<Option<String>>) -> ApiResult<Json<SessionList>> {
+    async fn list_sessions(
+        &self,
+        auth: ClientAuth,
+        /// The user (UUID or `me`).
+        user_id: Query<Option<String>>,
+    ) -> ApiResult<Json<SessionList>> {
         let auth = auth.0;
-        let Some(raw) = user_id.0 else {
-            return Err(KnownError::schema("query.user_id must be defined").into());
-        };
-        let user_id = parse_user_id(&auth, &raw)?;
+        let user_id = auth.user_id_param(&required(user_id.0)?)?;
         if !auth.access_type.is_server_or_higher() && Some(user_id.as_str()) != auth.user_id() {
             return Err(ApiError::plain(StatusCode::FORBIDDEN, "Client can only list sessions for their own user."));
         }
-        let current = auth.token.as_ref().map(|t| t.refresh_token_id.clone());
-        let include_impersonation = auth.access_type == crate::context::AccessType::Admin;
-        let project_id = auth.project_id().to_string();
-        let rows = self
-            .state
-            .db
-            .read(move |c| store::list_for_user(c, &project_id, &user_id, include_impersonation, now_millis()))
-            .await?;
+        let current = auth.token.as_ref().map(|t| t.refresh_token_id.as_str());
+        let include_impersonation = auth.access_type == AccessType::Admin;
+        let rows = self.sessions.list(auth.project_id(), &user_id, include_impersonation).await?;
         let items = rows
             .into_iter()
             .map(|s| SessionView {
-                is_current_session: current.as_deref() == Some(s.id.as_str()),
+                is_current_session: current == Some(s.id.as_str()),
                 user_id: s.user_id,
                 created_at: s.created_at,
-                last_used_at: self.state.activity.session_last_used(&s.id, s.last_used_at),
+                last_used_at: s.last_used_at,
                 id: s.id,
                 is_impersonation: s.is_impersonation,
             })
@@ -211,12 +79,10 @@ impl SessionsApi {
     #[oai(path = "/auth/sessions/current", method = "delete", operation_id = "sign_out")]
     async fn delete_current(&self, auth: ClientAuth) -> ApiResult<Json<Success>> {
         let auth = auth.0;
-        let Some(token) = auth.token.clone() else {
+        let Some(token) = auth.token.as_ref() else {
             return Err(KnownError::access_token_expired(Some(now_millis()), None, None, None).into());
         };
-        let project_id = auth.project_id().to_string();
-        let deleted = self.state.db.write(move |tx| store::delete(tx, &project_id, &token.refresh_token_id)).await?;
-        if !deleted {
+        if !self.sessions.delete(auth.project_id(), &token.refresh_token_id, None).await? {
             return Err(KnownError::refresh_token_not_found_or_expired().into());
         }
         Ok(Success::ok())
@@ -227,181 +93,24 @@ impl SessionsApi {
     async fn delete_session(
         &self,
         auth: ClientAuth,
+        /// The session id.
         session_id: Path<String>,
+        /// The session's user (UUID or `me`); required, as upstream.
         user_id: Query<Option<String>>,
     ) -> ApiResult<Json<Success>> {
         let auth = auth.0;
-        if let Some(raw) = user_id.0.as_deref() {
-            parse_user_id(&auth, raw)?;
-        }
+        auth.user_id_param(&required(user_id.0)?)?;
         let session_id = session_id.0;
         if auth.token.as_ref().is_some_and(|t| t.refresh_token_id == session_id) {
             return Err(KnownError::cannot_delete_current_session().into());
         }
-        let project_id = auth.project_id().to_string();
-        let caller = if auth.access_type.is_server_or_higher() {
-            None
-        } else {
-            Some(auth.user_id().unwrap_or_default().to_string())
+        let owner = match auth.access_type {
+            AccessType::Client => Some(auth.user_id().unwrap_or_default().to_string()),
+            _ => None,
         };
-        let deleted = self
-            .state
-            .db
-            .write(move |tx| {
-                let owner = store::owner(tx, &project_id, &session_id)?;
-                match (owner, caller) {
-                    (Some(owner), Some(caller)) if owner != caller => Ok(false),
-                    (Some(_), _) => store::delete(tx, &project_id, &session_id),
-                    (None, _) => Ok(false),
-                }
-            })
-            .await?;
-        if !deleted {
+        if !self.sessions.delete(auth.project_id(), &session_id, owner).await? {
             return Err(ApiError::plain(StatusCode::NOT_FOUND, "Session not found."));
         }
         Ok(Success::ok())
-    }
-
-    /// Exchanges the `x-stack-refresh-token` header for a new access token.
-    #[oai(path = "/auth/sessions/current/refresh", method = "post", operation_id = "refresh_access_token")]
-    async fn refresh(
-        &self,
-        auth: ClientAuth,
-        req: &Request,
-        /// The session's refresh token (also accepted as `x-hexclave-refresh-token`).
-        #[oai(name = "x-stack-refresh-token")]
-        _refresh_token: Header<Option<String>>,
-    ) -> ApiResult<Json<AccessTokenOnly>> {
-        let auth = auth.0;
-        let Some(refresh_token) = REFRESH_TOKEN.get(req.headers()).map(String::from) else {
-            return Err(KnownError::schema("headers.x-stack-refresh-token must be defined").into());
-        };
-        let access_token = sessions::refresh(&self.state, &auth.project.project, &refresh_token).await?.access_token;
-        Ok(Json(AccessTokenOnly { access_token }))
-    }
-}
-
-pub struct OauthApi {
-    pub state: State,
-    /// Serialized JWKS documents by (project id, include_restricted, include_anonymous). Keys
-    /// derive from the server secret alone, so a document never changes while the process lives.
-    pub jwks: RwLock<HashMap<(String, bool, bool), PreSerializedJson<Jwks>>>,
-}
-
-impl OauthApi {
-    pub fn new(state: State) -> Self {
-        OauthApi { state, jwks: RwLock::new(HashMap::new()) }
-    }
-
-    fn jwks_document(&self, project_id: &str, restricted: bool, anonymous: bool) -> PreSerializedJson<Jwks> {
-        let key = (project_id.to_string(), restricted, anonymous);
-        if let Some(doc) = self.jwks.read().expect("jwks lock").get(&key) {
-            return doc.clone();
-        }
-        let keys = self
-            .state
-            .tokens
-            .jwks(project_id, restricted, anonymous)
-            .iter()
-            .map(|k| Jwk {
-                kty: "EC".into(),
-                alg: "ES256".into(),
-                crv: "P-256".into(),
-                x: k.x.clone(),
-                y: k.y.clone(),
-                kid: k.kid.clone(),
-            })
-            .collect();
-        let doc = PreSerializedJson::new(&Jwks { keys });
-        self.jwks.write().expect("jwks lock").insert(key, doc.clone());
-        doc
-    }
-}
-
-#[OpenApi(tag = "Tag::Oauth")]
-impl OauthApi {
-    /// OAuth 2 token endpoint. Serves the `refresh_token` grant as the SDK sends it
-    /// (form-encoded, `client_id` = project id, `client_secret` = publishable key).
-    #[oai(path = "/auth/oauth/token", method = "post", operation_id = "oauth_token")]
-    async fn oauth_token(&self, _auth: AnyAuth, req: &Request, body: TokenRequest) -> ApiResult<TokenResponse> {
-        let body = match body {
-            TokenRequest::Form(Form(b)) | TokenRequest::Json(Json(b)) => b,
-        };
-        let grant_type = body.grant_type.as_deref().unwrap_or_default();
-        if grant_type != "refresh_token" && grant_type != "authorization_code" {
-            return Err(KnownError::schema(
-                "body.grant_type must be one of the following values: authorization_code, refresh_token",
-            )
-            .into());
-        }
-        let (client_id, client_secret) = match (body.client_id.clone(), body.client_secret.clone()) {
-            (Some(id), secret) => (Some(id), secret),
-            (None, _) => basic_credentials(req).map(|(i, s)| (Some(i), Some(s))).unwrap_or((None, None)),
-        };
-        let invalid_client = || KnownError::invalid_oauth_client_id_or_secret(None);
-        let client_id = client_id.ok_or_else(invalid_client)?;
-        let (project_id, branch) = client_id.split_once('#').unwrap_or((client_id.as_str(), "main"));
-        let entry = self
-            .state
-            .projects
-            .get(&self.state.db, project_id)
-            .await?
-            .filter(|_| branch == "main")
-            .ok_or_else(invalid_client)?;
-        let requires_key = entry.project.config.require_publishable_client_key;
-        match client_secret.as_deref() {
-            Some("__stack_public_client__") | None if requires_key => {
-                return Err(KnownError::publishable_client_key_required(Some(&entry.project.id)).into())
-            }
-            Some("__stack_public_client__") => {}
-            Some(key) if entry.accepts_key(KeyKind::PublishableClient, key) => {}
-            _ => return Err(invalid_client().into()),
-        }
-        if grant_type == "authorization_code" {
-            // No OAuth provider flow issues codes yet, so no code can be valid.
-            return Err(KnownError::new(
-                "INVALID_AUTHORIZATION_CODE",
-                400,
-                "The authorization code is invalid or has expired.",
-            )
-            .into());
-        }
-        let Some(refresh_token) = body.refresh_token.filter(|t| !t.is_empty()) else {
-            return Err(oauth_error("invalid_request", "Missing parameter: `refresh_token`"));
-        };
-        let access_token = sessions::refresh(&self.state, &entry.project, &refresh_token).await?.access_token;
-        Ok(TokenResponse::Ok(
-            Json(TokenGrant {
-                access_token,
-                token_type: "Bearer".into(),
-                expires_in: self.state.tokens.ttl_secs,
-                scope: "legacy".into(),
-                after_callback_redirect_url_legacy: None,
-                after_callback_redirect_url: None,
-            }),
-            "no-store".into(),
-            "no-cache".into(),
-        ))
-    }
-
-    /// The project's JSON Web Key Set: verify access tokens with any JWT library.
-    #[oai(path = "/projects/:project_id/.well-known/jwks.json", method = "get", operation_id = "get_jwks")]
-    async fn jwks(
-        &self,
-        _auth: AnyAuth,
-        project_id: Path<String>,
-        /// Also list the keys of restricted users' tokens.
-        include_restricted: Query<Option<bool>>,
-        /// Also list the keys of anonymous (and restricted) users' tokens.
-        include_anonymous: Query<Option<bool>>,
-    ) -> ApiResult<JwksResponse> {
-        let id = project_id.0;
-        let well_formed = id == INTERNAL_PROJECT_ID || uuid::Uuid::parse_str(&id).is_ok();
-        let exists = well_formed && self.state.projects.get(&self.state.db, &id).await?.is_some();
-        if !exists {
-            return Err(ApiError::plain(StatusCode::NOT_FOUND, "Project not found"));
-        }
-        let doc = self.jwks_document(&id, include_restricted.0.unwrap_or(false), include_anonymous.0.unwrap_or(false));
-        Ok(JwksResponse::Ok(doc, "public, max-age=3600".into()))
     }
 }

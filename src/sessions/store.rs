@@ -1,21 +1,19 @@
 //! SQL for sessions. A session is a refresh-token row; only the token's SHA-256 is stored.
+//! Deletes return the hashes they removed, so the refresh cache (keyed by hash) can forget them.
 
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::crypto::{hash_secret, SecretHash};
+use crate::db::Tx;
 use crate::error::ApiResult;
+use crate::sessions::{SessionKey, SessionRow};
 
-#[derive(Debug, Clone)]
-pub struct SessionRow {
-    pub id: String,
-    pub user_id: String,
-    pub created_at: i64,
-    pub last_used_at: i64,
-    pub is_impersonation: bool,
-}
+/// Cache table name: a removed session invalidates its refresh-token hash.
+pub const TABLE: &str = "sessions";
 
+#[allow(clippy::too_many_arguments)]
 pub fn insert(
-    tx: &Transaction,
+    tx: &Tx,
     project_id: &str,
     user_id: &str,
     refresh_token: &str,
@@ -32,24 +30,16 @@ pub fn insert(
     Ok(id)
 }
 
-/// The session holding a refresh token (by its hash) in this project: `(id, user id, expires at)`.
-/// Expiry is checked by the caller, so a cached row is still checked against the clock.
-pub fn find_by_token_hash(conn: &Connection, project_id: &str, hash: &SecretHash) -> ApiResult<Option<SessionKey>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, user_id, expires_at FROM sessions WHERE refresh_token_hash = ?1 AND project_id = ?2",
-    )?;
+/// The session holding a refresh token (by its hash). Expiry and project are checked by the
+/// caller, so a cached row is still checked against the clock.
+pub fn find_by_token_hash(conn: &Connection, hash: &SecretHash) -> ApiResult<Option<SessionKey>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT id, project_id, user_id, expires_at FROM sessions WHERE refresh_token_hash = ?1")?;
     Ok(stmt
-        .query_row(params![hash.as_slice(), project_id], |r| {
-            Ok(SessionKey { id: r.get(0)?, user_id: r.get(1)?, expires_at: r.get(2)? })
+        .query_row(params![hash.as_slice()], |r| {
+            Ok(SessionKey { id: r.get(0)?, project_id: r.get(1)?, user_id: r.get(2)?, expires_at: r.get(3)? })
         })
         .optional()?)
-}
-
-#[derive(Debug, Clone)]
-pub struct SessionKey {
-    pub id: String,
-    pub user_id: String,
-    pub expires_at: Option<i64>,
 }
 
 pub fn list_for_user(
@@ -82,11 +72,24 @@ pub fn owner(conn: &Connection, project_id: &str, session_id: &str) -> ApiResult
     Ok(stmt.query_row(params![project_id, session_id], |r| r.get(0)).optional()?)
 }
 
-pub fn delete(tx: &Transaction, project_id: &str, session_id: &str) -> ApiResult<bool> {
-    Ok(tx.execute("DELETE FROM sessions WHERE project_id = ?1 AND id = ?2", params![project_id, session_id])? > 0)
+fn forget(tx: &Tx, hashes: Vec<Vec<u8>>) -> usize {
+    let n = hashes.len();
+    for hash in hashes {
+        tx.changed(TABLE, hash);
+    }
+    n
 }
 
-pub fn delete_all_for_user(tx: &Transaction, user_id: &str) -> ApiResult<()> {
-    tx.execute("DELETE FROM sessions WHERE user_id = ?1", [user_id])?;
+pub fn delete(tx: &Tx, project_id: &str, session_id: &str) -> ApiResult<bool> {
+    let mut stmt =
+        tx.prepare_cached("DELETE FROM sessions WHERE project_id = ?1 AND id = ?2 RETURNING refresh_token_hash")?;
+    let hashes = stmt.query_map(params![project_id, session_id], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    Ok(forget(tx, hashes) > 0)
+}
+
+pub fn delete_all_for_user(tx: &Tx, user_id: &str) -> ApiResult<()> {
+    let mut stmt = tx.prepare_cached("DELETE FROM sessions WHERE user_id = ?1 RETURNING refresh_token_hash")?;
+    let hashes = stmt.query_map([user_id], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    forget(tx, hashes);
     Ok(())
 }

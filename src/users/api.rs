@@ -6,17 +6,17 @@ use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde_json::Value;
 
-use crate::api::{Success, Tag};
-use crate::context::{AccessType, ClientAuth, RequestAuth, ServerAuth};
-use crate::crypto::password;
+use std::sync::Arc;
+
 use crate::error::{ApiError, ApiResult, KnownError};
-use crate::state::{AppState, State};
+use crate::projects::access::{AccessType, ClientAuth, RequestAuth, ServerAuth};
 use crate::users::changes::{self, UserChanges};
-use crate::users::store::{self, ListQuery};
-use crate::users::{CurrentUser, ServerUser, UserRecord};
+use crate::users::store::ListQuery;
+use crate::users::{CurrentUser, ServerUser, UserRecord, UsersService};
+use crate::web::{Success, Tag};
 
 pub struct UsersApi {
-    pub state: State,
+    pub users: Arc<UsersService>,
 }
 
 #[derive(Object, Debug)]
@@ -135,45 +135,11 @@ fn lift<T, U>(v: Option<Option<T>>, f: impl FnOnce(Option<T>) -> ApiResult<Optio
     v.map(f).transpose()
 }
 
-/// Checks a user id path/body value: a UUID or `me`.
-pub fn parse_user_id(auth: &RequestAuth, user_id: &str) -> ApiResult<String> {
-    let id = auth.resolve_user_id(user_id)?;
-    if uuid::Uuid::parse_str(id).is_err() {
-        return Err(KnownError::schema("params.user_id must be a valid UUID").into());
-    }
-    Ok(id.to_lowercase())
-}
-
-/// Hashes a new password (or validates an imported hash) off the executor.
-async fn password_change(
-    state: &AppState,
-    password: Option<Option<String>>,
-    imported: Option<Option<String>>,
-) -> ApiResult<Option<Option<String>>> {
-    match (password, imported) {
-        (Some(Some(_)), Some(Some(_))) => {
-            Err(ApiError::bad_request("Cannot set both password and password_hash at the same time."))
-        }
-        (_, Some(Some(hash))) => {
-            if password::is_importable_bcrypt(&hash) {
-                Ok(Some(Some(hash)))
-            } else {
-                Err(ApiError::bad_request(
-                    "Invalid password hash. Make sure it's a supported algorithm in Modular Crypt Format.",
-                ))
-            }
-        }
-        (Some(Some(plain)), _) => Ok(Some(Some(state.hash_work(move || password::hash(&plain)).await?))),
-        (Some(None), _) | (None, Some(None)) => Ok(Some(None)),
-        (None, None) => Ok(None),
-    }
-}
-
 fn risk(scores: Option<RiskScoresInput>) -> Option<(i64, i64)> {
     scores.map(|r| (r.sign_up.bot, r.sign_up.free_trial_abuse))
 }
 
-async fn create_changes(state: &AppState, b: CreateUserBody) -> ApiResult<UserChanges> {
+async fn create_changes(users: &UsersService, b: CreateUserBody) -> ApiResult<UserChanges> {
     if let Some(first) = b.oauth_providers.as_ref().and_then(|p| p.first()) {
         let id = first.get("id").and_then(Value::as_str).unwrap_or_default();
         return Err(ApiError::bad_request(format!("OAuth provider {id} not found")));
@@ -190,7 +156,7 @@ async fn create_changes(state: &AppState, b: CreateUserBody) -> ApiResult<UserCh
             .transpose()?,
         primary_email_verified: b.primary_email_verified,
         primary_email_auth_enabled: b.primary_email_auth_enabled,
-        password_hash: password_change(state, b.password.map(Some), b.password_hash.map(Some)).await?,
+        password_hash: users.password_change(b.password.map(Some), b.password_hash.map(Some)).await?,
         otp_auth_enabled: b.otp_auth_enabled,
         passkey_auth_enabled: b.passkey_auth_enabled,
         totp_secret: b.totp_secret_base64.map(|s| changes::parse_totp_secret(Some(s))).transpose()?,
@@ -234,7 +200,7 @@ fn server_only_fields(b: &UpdateUserBody) -> Vec<&'static str> {
     present.iter().filter(|(name, p)| *p && !CLIENT_WRITABLE.contains(name)).map(|(name, _)| *name).collect()
 }
 
-async fn update_changes(state: &AppState, b: UpdateUserBody) -> ApiResult<UserChanges> {
+async fn update_changes(users: &UsersService, b: UpdateUserBody) -> ApiResult<UserChanges> {
     if b.is_anonymous == Some(true) {
         return Err(KnownError::schema("body.is_anonymous must be one of the following values: false").into());
     }
@@ -250,7 +216,7 @@ async fn update_changes(state: &AppState, b: UpdateUserBody) -> ApiResult<UserCh
         })?,
         primary_email_verified: b.primary_email_verified,
         primary_email_auth_enabled: b.primary_email_auth_enabled,
-        password_hash: password_change(state, maybe(b.password), maybe(b.password_hash)).await?,
+        password_hash: users.password_change(maybe(b.password), maybe(b.password_hash)).await?,
         otp_auth_enabled: b.otp_auth_enabled,
         passkey_auth_enabled: b.passkey_auth_enabled,
         totp_secret: lift(maybe(b.totp_secret_base64), changes::parse_totp_secret)?,
@@ -265,63 +231,22 @@ async fn update_changes(state: &AppState, b: UpdateUserBody) -> ApiResult<UserCh
 }
 
 impl UsersApi {
-    async fn load(&self, auth: &RequestAuth, user_id: String) -> ApiResult<Option<UserRecord>> {
-        let user = crate::users::load_cached(&self.state, auth.project_id(), &user_id).await?;
-        Ok(user.map(|u| self.with_activity(u)))
-    }
-
-    /// Merges a newer "last active" time that is not written yet.
-    fn with_activity(&self, mut user: UserRecord) -> UserRecord {
-        user.last_active_at = self.state.activity.user_last_active(&user.id, user.last_active_at);
-        user
-    }
-
     /// The signed-in user; a token whose user was deleted counts as no user.
-    async fn me(&self, auth: &RequestAuth) -> ApiResult<UserRecord> {
+    async fn me(&self, auth: &RequestAuth) -> ApiResult<Arc<UserRecord>> {
         let id = auth.user_id().ok_or_else(KnownError::cannot_get_own_user_without_user)?;
-        self.load(auth, id.to_string()).await?.ok_or_else(|| KnownError::cannot_get_own_user_without_user().into())
+        self.users.get(auth.project_id(), id).await?.ok_or_else(|| KnownError::cannot_get_own_user_without_user().into())
     }
 
-    fn render(auth: &RequestAuth, user: &UserRecord) -> CurrentUser {
-        let config = &auth.project().config;
+    fn server_view(&self, auth: &RequestAuth, user: &UserRecord) -> ServerUser {
+        user.to_server(&auth.project().config, self.users.last_active_at(user))
+    }
+
+    fn render(&self, auth: &RequestAuth, user: &UserRecord) -> CurrentUser {
         match auth.access_type {
-            AccessType::Client => CurrentUser::Client(user.to_client(config)),
-            _ => CurrentUser::Server(user.to_server(config)),
+            AccessType::Client => CurrentUser::Client(user.to_client(&auth.project().config)),
+            _ => CurrentUser::Server(self.server_view(auth, user)),
         }
     }
-
-    async fn apply_update(&self, auth: &RequestAuth, user_id: String, changes: UserChanges) -> ApiResult<UserRecord> {
-        changes.check_against_config(&auth.project().config, false)?;
-        let project_id = auth.project_id().to_string();
-        let user = self
-            .state
-            .db
-            .write(move |tx| {
-                store::require(tx, &project_id, &user_id)?;
-                changes.apply(tx, &project_id, &user_id, false)?;
-                store::require(tx, &project_id, &user_id)
-            })
-            .await?;
-        Ok(self.with_activity(user))
-    }
-
-    async fn delete(&self, auth: &RequestAuth, user_id: String) -> ApiResult<()> {
-        let project_id = auth.project_id().to_string();
-        let deleted = self.state.db.write(move |tx| store::delete(tx, &project_id, &user_id)).await?;
-        if deleted {
-            Ok(())
-        } else {
-            Err(KnownError::user_not_found().into())
-        }
-    }
-}
-
-/// Creates a user from validated changes in one transaction (shared with the sign-up routes).
-pub fn insert_user(tx: &rusqlite::Transaction, project_id: &str, changes: UserChanges) -> ApiResult<String> {
-    let user_id = uuid::Uuid::new_v4().to_string();
-    store::insert(tx, project_id, &user_id, changes.is_anonymous.unwrap_or(false))?;
-    changes.apply(tx, project_id, &user_id, true)?;
-    Ok(user_id)
 }
 
 #[OpenApi(tag = "Tag::Users")]
@@ -389,10 +314,9 @@ impl UsersApi {
             only_anonymous,
             require_email_verification: config.require_email_verification,
         };
-        let project_id = auth.project_id().to_string();
-        let (users, next) = self.state.db.read(move |c| store::list(c, &project_id, &q)).await?;
+        let (users, next) = self.users.list(auth.project_id(), q).await?;
         Ok(Json(UserList {
-            items: users.into_iter().map(|u| self.with_activity(u).to_server(config)).collect(),
+            items: users.iter().map(|u| self.server_view(&auth, u)).collect(),
             is_paginated: true,
             pagination: Pagination { next_cursor: next },
         }))
@@ -402,25 +326,16 @@ impl UsersApi {
     #[oai(path = "/users", method = "post", operation_id = "create_user")]
     async fn create_user(&self, auth: ServerAuth, body: Json<CreateUserBody>) -> ApiResult<CreatedUser> {
         let auth = auth.0;
-        let changes = create_changes(&self.state, body.0).await?;
-        changes.check_against_config(&auth.project().config, true)?;
-        let project_id = auth.project_id().to_string();
-        let user = self
-            .state
-            .db
-            .write(move |tx| {
-                let id = insert_user(tx, &project_id, changes)?;
-                store::require(tx, &project_id, &id)
-            })
-            .await?;
-        Ok(CreatedUser::Created(Json(user.to_server(&auth.project().config))))
+        let changes = create_changes(&self.users, body.0).await?;
+        let user = self.users.create(auth.project(), changes).await?;
+        Ok(CreatedUser::Created(Json(self.server_view(&auth, &user))))
     }
 
     /// The signed-in user: the client view for client access, the server view otherwise.
     #[oai(path = "/users/me", method = "get", operation_id = "get_current_user")]
     async fn get_me(&self, auth: ClientAuth) -> ApiResult<Json<CurrentUser>> {
         let user = self.me(&auth.0).await?;
-        Ok(Json(Self::render(&auth.0, &user)))
+        Ok(Json(self.render(&auth.0, &user)))
     }
 
     /// Updates the signed-in user. Client access may change only its client-writable fields.
@@ -436,9 +351,9 @@ impl UsersApi {
             }
         }
         let me = self.me(&auth).await?;
-        let changes = update_changes(&self.state, body.0).await?;
-        let user = self.apply_update(&auth, me.id, changes).await?;
-        Ok(Json(Self::render(&auth, &user)))
+        let changes = update_changes(&self.users, body.0).await?;
+        let user = self.users.update(auth.project(), me.id.clone(), changes).await?;
+        Ok(Json(self.render(&auth, &user)))
     }
 
     /// Deletes the signed-in user and all its sessions. Client access needs `client_user_deletion_enabled`.
@@ -449,7 +364,7 @@ impl UsersApi {
         if auth.access_type == AccessType::Client && !auth.project().config.client_user_deletion_enabled {
             return Err(ApiError::bad_request("Client user deletion is not enabled for this project"));
         }
-        self.delete(&auth, me.id).await?;
+        self.users.delete(auth.project_id(), me.id.clone()).await?;
         Ok(Success::ok())
     }
 
@@ -457,9 +372,9 @@ impl UsersApi {
     #[oai(path = "/users/:user_id", method = "get", operation_id = "get_user")]
     async fn get_user(&self, auth: ServerAuth, user_id: Path<String>) -> ApiResult<Json<ServerUser>> {
         let auth = auth.0;
-        let id = parse_user_id(&auth, &user_id.0)?;
-        let user = self.load(&auth, id).await?.ok_or_else(KnownError::user_not_found)?;
-        Ok(Json(user.to_server(&auth.project().config)))
+        let id = auth.user_id_param(&user_id.0)?;
+        let user = self.users.get(auth.project_id(), &id).await?.ok_or_else(KnownError::user_not_found)?;
+        Ok(Json(self.server_view(&auth, &user)))
     }
 
     /// Updates a user. A password change (or removal) ends all of the user's sessions.
@@ -471,18 +386,18 @@ impl UsersApi {
         body: Json<UpdateUserBody>,
     ) -> ApiResult<Json<ServerUser>> {
         let auth = auth.0;
-        let id = parse_user_id(&auth, &user_id.0)?;
-        let changes = update_changes(&self.state, body.0).await?;
-        let user = self.apply_update(&auth, id, changes).await?;
-        Ok(Json(user.to_server(&auth.project().config)))
+        let id = auth.user_id_param(&user_id.0)?;
+        let changes = update_changes(&self.users, body.0).await?;
+        let user = self.users.update(auth.project(), id, changes).await?;
+        Ok(Json(self.server_view(&auth, &user)))
     }
 
     /// Deletes a user with its e-mails, credentials and sessions.
     #[oai(path = "/users/:user_id", method = "delete", operation_id = "delete_user")]
     async fn delete_user(&self, auth: ServerAuth, user_id: Path<String>) -> ApiResult<Json<Success>> {
         let auth = auth.0;
-        let id = parse_user_id(&auth, &user_id.0)?;
-        self.delete(&auth, id).await?;
+        let id = auth.user_id_param(&user_id.0)?;
+        self.users.delete(auth.project_id(), id).await?;
         Ok(Success::ok())
     }
 }

@@ -2,10 +2,9 @@
 //! `PATCH /users/me` and the sign-up paths, and the rules for applying it (spec 10 §1.3, §1.5).
 
 use poem::http::StatusCode;
-use rusqlite::Transaction;
 use serde_json::Value;
 
-use crate::db::now_millis;
+use crate::db::{now_millis, Tx};
 use crate::error::{ApiError, ApiResult, KnownError};
 use crate::projects::ProjectConfig;
 use crate::users::store::{self, EmailChannel};
@@ -156,7 +155,7 @@ impl UserChanges {
     }
 
     /// Applies the changes to an existing user row inside the caller's transaction.
-    pub fn apply(self, tx: &Transaction, project_id: &str, user_id: &str, creating: bool) -> ApiResult<()> {
+    pub fn apply(self, tx: &Tx, project_id: &str, user_id: &str, creating: bool) -> ApiResult<()> {
         if let Some(v) = &self.display_name {
             store::set_text(tx, user_id, "display_name", v.as_deref())?;
         }
@@ -182,9 +181,6 @@ impl UserChanges {
         )?;
         if let Some(hash) = &self.password_hash {
             store::set_password_hash(tx, user_id, hash.as_deref())?;
-            if !creating {
-                crate::sessions::store::delete_all_for_user(tx, user_id)?;
-            }
         }
         if let Some(v) = self.otp_auth_enabled {
             store::set_int(tx, user_id, "otp_auth_enabled", v.into())?;
@@ -242,7 +238,7 @@ impl UserChanges {
 
 /// The primary-e-mail rules of spec 10 §1.5.
 fn apply_primary_email(
-    tx: &Transaction,
+    tx: &Tx,
     project_id: &str,
     user_id: &str,
     new_email: &Option<Option<String>>,

@@ -1,29 +1,29 @@
 //! Users (spec 10 §1): the stored record, its client and server views, and how it changes.
+//!
+//! `changes.rs` is the one validated change set every write path uses (server create/update,
+//! client update, every sign-up method); `service.rs` runs it in transactions; `store.rs` is the SQL.
+//! Adding a user field: a migration, [`UserRecord`] (+ `store::USER_SELECT`), the views below, the
+//! request bodies in `api.rs` and [`changes::UserChanges`].
 
 pub mod api;
 pub mod changes;
+pub mod service;
 pub mod store;
 
 use poem_openapi::{Object, Union};
 use serde_json::Value;
 
-use crate::error::ApiResult;
+use crate::cache::{opt_json_weight, opt_str_weight, Weigh};
 use crate::projects::ProjectConfig;
-use crate::state::AppState;
 use crate::teams::{ClientTeam, ServerTeam};
-use crate::tokens::TokenKind;
-
-/// Loads a user through the hot-path read cache (see [`crate::read_cache`]).
-pub async fn load_cached(state: &AppState, project_id: &str, user_id: &str) -> ApiResult<Option<UserRecord>> {
-    let key = format!("{project_id}/{user_id}");
-    let (project_id, user_id) = (project_id.to_string(), user_id.to_string());
-    state.db.read_cached(&state.user_cache, &key, move |c| store::load(c, &project_id, &user_id)).await
-}
+use crate::tokens::{TokenKind, TokenSubject};
+pub use service::UsersService;
 
 /// A user as stored, joined with its primary e-mail and auth methods.
 #[derive(Debug, Clone)]
 pub struct UserRecord {
     pub id: String,
+    pub project_id: String,
     pub display_name: Option<String>,
     pub profile_image_url: Option<String>,
     pub signed_up_at: i64,
@@ -47,7 +47,42 @@ pub struct UserRecord {
     pub has_password: bool,
 }
 
+impl Weigh for UserRecord {
+    fn weigh(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + self.id.len()
+            + self.project_id.len()
+            + opt_str_weight(&self.display_name)
+            + opt_str_weight(&self.profile_image_url)
+            + opt_json_weight(&self.client_metadata)
+            + opt_json_weight(&self.client_read_only_metadata)
+            + opt_json_weight(&self.server_metadata)
+            + opt_str_weight(&self.restricted_by_admin_reason)
+            + opt_str_weight(&self.restricted_by_admin_private_details)
+            + opt_str_weight(&self.country_code)
+            + opt_str_weight(&self.selected_team_id)
+            + opt_str_weight(&self.primary_email)
+    }
+}
+
 impl UserRecord {
+    /// What an access token says about this user (spec 00 §4.1).
+    pub fn token_subject(&self, config: &ProjectConfig) -> TokenSubject {
+        let reason = self.restricted_reason(config);
+        TokenSubject {
+            user_id: self.id.clone(),
+            kind: self.token_kind(config),
+            restricted_reason: reason.map(String::from),
+            name: self.display_name.clone(),
+            email: self.primary_email.clone(),
+            email_verified: self.primary_email_verified,
+            selected_team_id: self.selected_team_id.clone(),
+            signed_up_at_secs: self.signed_up_at / 1000,
+            is_anonymous: self.is_anonymous,
+            requires_totp_mfa: self.requires_totp_mfa,
+        }
+    }
+
     /// Why the user is restricted, first match wins (spec 10 §1.8).
     pub fn restricted_reason(&self, config: &ProjectConfig) -> Option<&'static str> {
         if self.is_anonymous {
@@ -96,7 +131,8 @@ impl UserRecord {
         }
     }
 
-    pub fn to_server(&self, config: &ProjectConfig) -> ServerUser {
+    /// `last_active_at` may be newer than the stored value (see `sessions::activity`).
+    pub fn to_server(&self, config: &ProjectConfig, last_active_at: i64) -> ServerUser {
         let c = self.to_client(config);
         ServerUser {
             id: c.id,
@@ -106,7 +142,7 @@ impl UserRecord {
             display_name: c.display_name,
             profile_image_url: c.profile_image_url,
             signed_up_at_millis: c.signed_up_at_millis,
-            last_active_at_millis: self.last_active_at,
+            last_active_at_millis: last_active_at.max(self.last_active_at),
             client_metadata: c.client_metadata,
             client_read_only_metadata: c.client_read_only_metadata,
             server_metadata: self.server_metadata.clone(),

@@ -1,12 +1,15 @@
 //! SQL for users, their primary e-mail channel and their password credential.
 
-use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row, Transaction};
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 
-use crate::db::{json_column, json_text, now_millis};
+use crate::db::{json_column, json_text, now_millis, Tx};
 use crate::error::{ApiResult, KnownError};
 use crate::users::UserRecord;
 
-const USER_SELECT: &str = "SELECT u.id, u.display_name, u.profile_image_url, u.signed_up_at, u.last_active_at,
+/// Cache table name: committed changes to a user invalidate its cached record (key: user id).
+pub const TABLE: &str = "users";
+
+const USER_SELECT: &str = "SELECT u.project_id, u.id, u.display_name, u.profile_image_url, u.signed_up_at, u.last_active_at,
     u.client_metadata, u.client_read_only_metadata, u.server_metadata, u.is_anonymous, u.restricted_by_admin,
     u.restricted_by_admin_reason, u.restricted_by_admin_private_details, u.country_code, u.risk_score_bot,
     u.risk_score_free_trial_abuse, u.otp_auth_enabled, u.requires_totp_mfa, u.selected_team_id,
@@ -17,34 +20,41 @@ const USER_SELECT: &str = "SELECT u.id, u.display_name, u.profile_image_url, u.s
 
 fn user_from_row(r: &Row) -> rusqlite::Result<UserRecord> {
     Ok(UserRecord {
-        id: r.get(0)?,
-        display_name: r.get(1)?,
-        profile_image_url: r.get(2)?,
-        signed_up_at: r.get(3)?,
-        last_active_at: r.get(4)?,
-        client_metadata: json_column(r.get(5)?),
-        client_read_only_metadata: json_column(r.get(6)?),
-        server_metadata: json_column(r.get(7)?),
-        is_anonymous: r.get(8)?,
-        restricted_by_admin: r.get(9)?,
-        restricted_by_admin_reason: r.get(10)?,
-        restricted_by_admin_private_details: r.get(11)?,
-        country_code: r.get(12)?,
-        risk_score_bot: r.get(13)?,
-        risk_score_free_trial_abuse: r.get(14)?,
-        otp_auth_enabled: r.get(15)?,
-        requires_totp_mfa: r.get(16)?,
-        selected_team_id: r.get(17)?,
-        primary_email: r.get(18)?,
-        primary_email_verified: r.get(19)?,
-        primary_email_auth_enabled: r.get(20)?,
-        has_password: r.get(21)?,
+        project_id: r.get(0)?,
+        id: r.get(1)?,
+        display_name: r.get(2)?,
+        profile_image_url: r.get(3)?,
+        signed_up_at: r.get(4)?,
+        last_active_at: r.get(5)?,
+        client_metadata: json_column(r, 6)?,
+        client_read_only_metadata: json_column(r, 7)?,
+        server_metadata: json_column(r, 8)?,
+        is_anonymous: r.get(9)?,
+        restricted_by_admin: r.get(10)?,
+        restricted_by_admin_reason: r.get(11)?,
+        restricted_by_admin_private_details: r.get(12)?,
+        country_code: r.get(13)?,
+        risk_score_bot: r.get(14)?,
+        risk_score_free_trial_abuse: r.get(15)?,
+        otp_auth_enabled: r.get(16)?,
+        requires_totp_mfa: r.get(17)?,
+        selected_team_id: r.get(18)?,
+        primary_email: r.get(19)?,
+        primary_email_verified: r.get(20)?,
+        primary_email_auth_enabled: r.get(21)?,
+        has_password: r.get(22)?,
     })
 }
 
 pub fn load(conn: &Connection, project_id: &str, user_id: &str) -> ApiResult<Option<UserRecord>> {
     let mut stmt = conn.prepare_cached(&format!("{USER_SELECT} WHERE u.project_id = ?1 AND u.id = ?2"))?;
     Ok(stmt.query_row(params![project_id, user_id], user_from_row).optional()?)
+}
+
+/// A user by its (globally unique) id, whatever its project; callers check the project.
+pub fn load_any_project(conn: &Connection, user_id: &str) -> ApiResult<Option<UserRecord>> {
+    let mut stmt = conn.prepare_cached(&format!("{USER_SELECT} WHERE u.id = ?1"))?;
+    Ok(stmt.query_row(params![user_id], user_from_row).optional()?)
 }
 
 pub fn require(conn: &Connection, project_id: &str, user_id: &str) -> ApiResult<UserRecord> {
@@ -124,7 +134,7 @@ pub fn list(conn: &Connection, project_id: &str, q: &ListQuery) -> ApiResult<(Ve
 }
 
 /// Inserts a bare user row; e-mail, password and the rest are applied by [`super::changes`].
-pub fn insert(tx: &Transaction, project_id: &str, user_id: &str, is_anonymous: bool) -> ApiResult<()> {
+pub fn insert(tx: &Tx, project_id: &str, user_id: &str, is_anonymous: bool) -> ApiResult<()> {
     let now = now_millis();
     tx.prepare_cached(
         "INSERT INTO users (id, project_id, signed_up_at, last_active_at, is_anonymous) VALUES (?1, ?2, ?3, ?3, ?4)",
@@ -133,17 +143,18 @@ pub fn insert(tx: &Transaction, project_id: &str, user_id: &str, is_anonymous: b
     Ok(())
 }
 
-pub fn delete(tx: &Transaction, project_id: &str, user_id: &str) -> ApiResult<bool> {
+pub fn delete(tx: &Tx, project_id: &str, user_id: &str) -> ApiResult<bool> {
+    tx.changed(TABLE, user_id);
     Ok(tx.execute("DELETE FROM users WHERE project_id = ?1 AND id = ?2", params![project_id, user_id])? > 0)
 }
 
-pub fn set_text(tx: &Transaction, user_id: &str, column: &'static str, value: Option<&str>) -> ApiResult<()> {
+pub fn set_text(tx: &Tx, user_id: &str, column: &'static str, value: Option<&str>) -> ApiResult<()> {
     tx.execute(&format!("UPDATE users SET {column} = ?2 WHERE id = ?1"), params![user_id, value])?;
     Ok(())
 }
 
 pub fn set_json(
-    tx: &Transaction,
+    tx: &Tx,
     user_id: &str,
     column: &'static str,
     value: &Option<serde_json::Value>,
@@ -152,13 +163,13 @@ pub fn set_json(
     Ok(())
 }
 
-pub fn set_int(tx: &Transaction, user_id: &str, column: &'static str, value: i64) -> ApiResult<()> {
+pub fn set_int(tx: &Tx, user_id: &str, column: &'static str, value: i64) -> ApiResult<()> {
     tx.execute(&format!("UPDATE users SET {column} = ?2 WHERE id = ?1"), params![user_id, value])?;
     Ok(())
 }
 
 pub fn set_totp_secret(
-    tx: &Transaction,
+    tx: &Tx,
     user_id: &str,
     secret: Option<&[u8]>,
     requires_totp_mfa: bool,
@@ -175,7 +186,8 @@ pub fn totp_secret(conn: &Connection, user_id: &str) -> ApiResult<Option<Vec<u8>
     Ok(stmt.query_row([user_id], |r| r.get(0)).optional()?.flatten())
 }
 
-pub fn touch_last_active(tx: &Transaction, user_id: &str, now: i64) -> ApiResult<()> {
+pub fn touch_last_active(tx: &Tx, user_id: &str, now: i64) -> ApiResult<()> {
+    tx.changed(TABLE, user_id);
     tx.prepare_cached("UPDATE users SET last_active_at = ?2 WHERE id = ?1")?.execute(params![user_id, now])?;
     Ok(())
 }
@@ -187,7 +199,7 @@ pub fn password_hash(conn: &Connection, user_id: &str) -> ApiResult<Option<Strin
     Ok(stmt.query_row([user_id], |r| r.get(0)).optional()?)
 }
 
-pub fn set_password_hash(tx: &Transaction, user_id: &str, hash: Option<&str>) -> ApiResult<()> {
+pub fn set_password_hash(tx: &Tx, user_id: &str, hash: Option<&str>) -> ApiResult<()> {
     match hash {
         Some(h) => tx.execute(
             "INSERT INTO password_credentials (user_id, password_hash) VALUES (?1, ?2)
@@ -256,7 +268,7 @@ pub fn auth_email_taken(
 }
 
 pub fn insert_email_channel(
-    tx: &Transaction,
+    tx: &Tx,
     project_id: &str,
     user_id: &str,
     value: &str,
@@ -273,7 +285,7 @@ pub fn insert_email_channel(
     Ok(id)
 }
 
-pub fn update_email_channel(tx: &Transaction, channel: &EmailChannel) -> ApiResult<()> {
+pub fn update_email_channel(tx: &Tx, channel: &EmailChannel) -> ApiResult<()> {
     tx.execute(
         "UPDATE contact_channels SET is_primary = ?2, is_verified = ?3, used_for_auth = ?4 WHERE id = ?1",
         params![channel.id, channel.is_primary, channel.is_verified, channel.used_for_auth],
@@ -281,7 +293,7 @@ pub fn update_email_channel(tx: &Transaction, channel: &EmailChannel) -> ApiResu
     Ok(())
 }
 
-pub fn demote_primary_emails(tx: &Transaction, user_id: &str) -> ApiResult<()> {
+pub fn demote_primary_emails(tx: &Tx, user_id: &str) -> ApiResult<()> {
     tx.execute("UPDATE contact_channels SET is_primary = 0 WHERE user_id = ?1 AND type = 'email'", [user_id])?;
     Ok(())
 }

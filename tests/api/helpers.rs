@@ -4,7 +4,7 @@
 use reqwest::Method;
 use serde_json::{json, Value};
 use stackd::config::Config;
-use stackd::projects::{self, ProjectConfig};
+use stackd::projects::{self, service::create_with_keys, ProjectConfig};
 use stackd::server::RunningServer;
 
 #[derive(Clone, Debug)]
@@ -26,22 +26,20 @@ pub struct TestApp {
     _dir: tempfile::TempDir,
 }
 
+/// The real server in development mode (no rate limits) on an ephemeral port.
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// [`spawn_app`] with a changed configuration (rate limits on, a short header timeout…).
+pub async fn spawn_app_with(change: impl FnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        db_path: dir.path().join("stackd.db"),
-        synchronous_full: false,
-        server_secret: stackd::config::DEV_SERVER_SECRET.into(),
-        base_url: None,
-        access_token_ttl: std::time::Duration::from_secs(600),
-        dev: true,
-    };
+    let mut config = Config::for_tests(dir.path().join("stackd.db"));
+    change(&mut config);
     let server = stackd::server::start(config, false).await.expect("server starts");
     let (_, keys) = server
-        .state
         .db
-        .write_now(|tx| projects::create_with_keys(tx, "Other project", ProjectConfig::new_project()))
+        .write_now(|tx| create_with_keys(tx, "Other project", ProjectConfig::new_project()))
         .expect("second project");
     TestApp {
         base: format!("http://{}", server.addr),
@@ -54,7 +52,6 @@ pub async fn spawn_app() -> TestApp {
         },
         other: Keys {
             project_id: server
-                .state
                 .db
                 .read_now(|c| Ok(c.query_row("SELECT id FROM projects WHERE id != 'internal'", [], |r| r.get(0))?))
                 .unwrap(),
@@ -142,17 +139,24 @@ impl TestApp {
         r.json()["id"].as_str().unwrap().to_string()
     }
 
+    /// Whether `secret` appears anywhere in the database's files (main file and WAL), in any
+    /// table, column or free page: the check that secrets are stored only as hashes.
+    pub fn db_files_contain(&self, secret: &str) -> bool {
+        let db = self._dir.path().join("stackd.db");
+        let needle = secret.as_bytes();
+        [db.clone(), db.with_extension("db-wal")].iter().any(|path| {
+            let bytes = std::fs::read(path).unwrap_or_default();
+            bytes.windows(needle.len()).any(|w| w == needle)
+        })
+    }
+
     pub fn db_scalar(&self, sql: &str) -> i64 {
         self.db_scalar_with(sql, &[])
     }
 
     /// One integer from the database, with positional text parameters.
     pub fn db_scalar_with(&self, sql: &str, args: &[&str]) -> i64 {
-        self.server
-            .state
-            .db
-            .read_now(|c| Ok(c.query_row(sql, rusqlite::params_from_iter(args), |r| r.get(0))?))
-            .unwrap()
+        self.server.db.read_now(|c| Ok(c.query_row(sql, rusqlite::params_from_iter(args), |r| r.get(0))?)).unwrap()
     }
 
     /// Changes `internal`'s configuration directly (as an admin PATCH would).

@@ -5,7 +5,7 @@ use crate::helpers::spawn_app;
 #[tokio::test]
 async fn committed_spec_matches_what_the_server_serves() {
     let app = spawn_app().await;
-    let generated = stackd::api::spec_json(&app.server.state);
+    let generated = stackd::api::spec_json(&app.server.services);
     let committed =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json")).unwrap_or_default();
     assert!(generated == committed, "openapi/openapi.json is out of date: run `make openapi` and commit the result");
@@ -19,7 +19,7 @@ async fn committed_spec_matches_what_the_server_serves() {
 #[tokio::test]
 async fn every_operation_has_an_id_a_tag_and_a_description() {
     let app = spawn_app().await;
-    let spec: serde_json::Value = serde_json::from_str(&stackd::api::spec_json(&app.server.state)).unwrap();
+    let spec: serde_json::Value = serde_json::from_str(&stackd::api::spec_json(&app.server.services)).unwrap();
     let mut ids = std::collections::HashSet::new();
     for (path, item) in spec["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {

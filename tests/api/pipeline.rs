@@ -266,7 +266,7 @@ async fn admin_access_tokens_override_keys_and_required_publishable_keys() {
     )
     .unwrap();
     claims.exp = claims.iat - 5;
-    let expired = app.server.state.tokens.sign(&claims);
+    let expired = app.server.services.infra.tokens.sign(&claims);
     let r = bare("admin").header("x-stack-admin-access-token", &expired).send().await;
     assert_eq!(
         r.assert_known(401, "ADMIN_ACCESS_TOKEN_EXPIRED")["details"],
@@ -279,14 +279,13 @@ async fn admin_access_tokens_override_keys_and_required_publishable_keys() {
 
     // Projects may require the publishable key; then the public sentinel is not enough either.
     app.server
-        .state
         .db
         .write_now(|tx| {
             tx.execute("UPDATE projects SET config = json_set(config, '$.require_publishable_client_key', json('true')) WHERE id = 'internal'", [])?;
+            tx.changed("projects", "internal");
             Ok(())
         })
         .unwrap();
-    app.server.state.projects.invalidate("internal");
     let keyless = || app.get(me).bare("client", "internal");
     let r = keyless().send().await;
     assert_eq!(

@@ -1,4 +1,4 @@
-//! The request context: which project, which access type, which user (spec 00 §1).
+//! Who is calling: which project, which access type, which user (spec 00 §1).
 //!
 //! The pipeline resolves the auth headers once per request ([`resolve`]) and leaves the result in
 //! the request's extensions. Handlers declare the access level they need by their first parameter
@@ -13,9 +13,9 @@ use poem_openapi::registry::{MetaSecurityScheme, Registry};
 use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
 
 use crate::error::{ApiError, KnownError};
-use crate::projects::{KeyKind, Project, ProjectEntry, INTERNAL_PROJECT_ID};
-use crate::state::AppState;
-use crate::tokens::{AccessClaims, TokenKind};
+use crate::infra::Infra;
+use crate::projects::{KeyKind, Project, ProjectEntry, ProjectsService, INTERNAL_PROJECT_ID};
+use crate::tokens::{self, AccessClaims, TokenKind};
 
 /// A Stack request header, readable under both `x-stack-*` and the SDK 2.8.108 `x-hexclave-*` name.
 #[derive(Clone, Copy)]
@@ -104,6 +104,15 @@ impl RequestAuth {
         self.token.as_deref().map(|c| c.sub.as_str())
     }
 
+    /// A user id parameter: a UUID (lower-cased) or `me` for the signed-in user (spec 10 §0.1).
+    pub fn user_id_param(&self, user_id: &str) -> Result<String, ApiError> {
+        let id = self.resolve_user_id(user_id)?;
+        if uuid::Uuid::parse_str(id).is_err() {
+            return Err(KnownError::schema("params.user_id must be a valid UUID").into());
+        }
+        Ok(id.to_lowercase())
+    }
+
     /// Replaces `me` by the signed-in user's id (spec 10 §0.1).
     pub fn resolve_user_id<'a>(&'a self, user_id: &'a str) -> Result<&'a str, ApiError> {
         if user_id == "me" {
@@ -126,8 +135,19 @@ fn now_secs() -> i64 {
     crate::db::now_millis() / 1000
 }
 
+/// Verifies an access token. Signing keys are derived per audience, so the audience's project
+/// must exist before any key is derived: a token claiming a made-up audience costs one lookup and
+/// leaves nothing behind.
+async fn verify_token(infra: &Infra, projects: &ProjectsService, token: &str) -> Result<Arc<AccessClaims>, ApiError> {
+    let project = tokens::unverified_audience_project(token).ok_or_else(KnownError::unparsable_access_token)?;
+    if projects.get(&project).await?.is_none() {
+        return Err(KnownError::unparsable_access_token().into());
+    }
+    Ok(infra.tokens.verify(token, now_secs())?)
+}
+
 /// Resolves the auth headers in upstream's exact order (spec 00 §1.2).
-pub async fn resolve(state: &AppState, h: &HeaderMap) -> Result<Option<RequestAuth>, ApiError> {
+pub async fn resolve(infra: &Infra, projects: &ProjectsService, h: &HeaderMap) -> Result<Option<RequestAuth>, ApiError> {
     let any_key = [PUBLISHABLE_CLIENT_KEY, SECRET_SERVER_KEY, SUPER_SECRET_ADMIN_KEY, ADMIN_ACCESS_TOKEN]
         .iter()
         .any(|k| k.get(h).is_some());
@@ -149,7 +169,7 @@ pub async fn resolve(state: &AppState, h: &HeaderMap) -> Result<Option<RequestAu
     let token = match ACCESS_TOKEN.get(h) {
         None => None,
         Some(t) => {
-            let claims = state.tokens.verify(t, now_secs())?;
+            let claims = verify_token(infra, projects, t).await?;
             if claims.project_id != project_id {
                 return Err(KnownError::invalid_project_for_access_token(project_id, &claims.project_id).into());
             }
@@ -171,11 +191,11 @@ pub async fn resolve(state: &AppState, h: &HeaderMap) -> Result<Option<RequestAu
         }
     };
 
-    let Some(project) = state.projects.get(&state.db, project_id).await? else {
+    let Some(project) = projects.get(project_id).await? else {
         return Err(KnownError::current_project_not_found(project_id).into());
     };
 
-    check_credentials(state, h, access_type, &project).await?;
+    check_credentials(infra, projects, h, access_type, &project).await?;
 
     if let Some(branch) = BRANCH_ID.get(h) {
         if branch != "main" {
@@ -187,21 +207,22 @@ pub async fn resolve(state: &AppState, h: &HeaderMap) -> Result<Option<RequestAu
 
 /// Step 7 of §1.2: only the first applicable credential is checked.
 async fn check_credentials(
-    state: &AppState,
+    infra: &Infra,
+    projects: &ProjectsService,
     h: &HeaderMap,
     access_type: AccessType,
     project: &ProjectEntry,
 ) -> Result<(), ApiError> {
     let project_id = project.project.id.as_str();
     if let Some(key) = DEVELOPMENT_OVERRIDE_KEY.get(h) {
-        let internal = if state.config.dev { state.projects.get(&state.db, INTERNAL_PROJECT_ID).await? } else { None };
+        let internal = if infra.config.dev { projects.get(INTERNAL_PROJECT_ID).await? } else { None };
         return match internal {
             Some(internal) if internal.accepts_key(KeyKind::SuperSecretAdmin, key) => Ok(()),
             _ => Err(ApiError::plain(StatusCode::UNAUTHORIZED, "The development override key is not valid here.")),
         };
     }
     if let Some(token) = ADMIN_ACCESS_TOKEN.get(h) {
-        return check_admin_access_token(state, token);
+        return check_admin_access_token(infra, token);
     }
     match access_type {
         AccessType::Client => match PUBLISHABLE_CLIENT_KEY.get(h) {
@@ -228,9 +249,13 @@ async fn check_credentials(
 /// §1.6: a dashboard user's token from `internal`, whose team must own the target project.
 /// Teams (and so owner teams) arrive with the teams module; until then a well-formed token is
 /// still not an admin of anything, so every valid one ends in `ADMIN_ACCESS_TOKEN_IS_NOT_ADMIN`.
-fn check_admin_access_token(state: &AppState, token: &str) -> Result<(), ApiError> {
+fn check_admin_access_token(infra: &Infra, token: &str) -> Result<(), ApiError> {
     let unparsable = || KnownError::new("UNPARSABLE_ADMIN_ACCESS_TOKEN", 401, "The admin access token is not valid.");
-    match state.tokens.verify(token, now_secs()) {
+    // Only `internal` users administer projects: no key is derived for any other audience here.
+    if tokens::unverified_audience_project(token).as_deref() != Some(INTERNAL_PROJECT_ID) {
+        return Err(unparsable().into());
+    }
+    match infra.tokens.verify(token, now_secs()) {
         Ok(c) if c.kind() != TokenKind::Normal => return Err(unparsable().into()),
         Ok(_) => {}
         Err(e) if e.code == "ACCESS_TOKEN_EXPIRED" => {

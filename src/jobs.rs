@@ -1,0 +1,59 @@
+//! Background jobs: registered by the domains that own them, started with the server and stopped
+//! (after one last run, so nothing buffered is lost) when it shuts down.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+type Tick = Box<dyn Fn() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
+#[derive(Default)]
+pub struct Jobs {
+    running: Mutex<Vec<(&'static str, JoinHandle<()>)>>,
+    stop: Mutex<Option<watch::Sender<bool>>>,
+}
+
+impl Jobs {
+    /// Runs `tick` every `every` until shutdown, and once more after shutdown was requested.
+    /// `tick` logs its own failures; a failed run is simply tried again at the next tick.
+    pub fn every<F, Fut>(&self, name: &'static str, every: Duration, tick: F)
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let tick: Tick = Box::new(move || Box::pin(tick()));
+        let mut stop_rx = {
+            let mut stop = self.stop.lock().expect("jobs lock");
+            stop.get_or_insert_with(|| watch::channel(false).0).subscribe()
+        };
+        let handle = tokio::spawn(async move {
+            let mut interval = tokio::time::interval(every);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = interval.tick() => tick().await,
+                    _ = stop_rx.changed() => break,
+                }
+            }
+            tick().await;
+        });
+        self.running.lock().expect("jobs lock").push((name, handle));
+    }
+
+    /// Asks every job to stop, and waits for each one's last run.
+    pub async fn stop(&self) {
+        if let Some(stop) = self.stop.lock().expect("jobs lock").take() {
+            let _ = stop.send(true);
+        }
+        let running = std::mem::take(&mut *self.running.lock().expect("jobs lock"));
+        for (name, handle) in running {
+            if let Err(e) = handle.await {
+                tracing::warn!(job = name, error = %e, "background job ended abnormally");
+            }
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! The finishing touches that make our OpenAPI document generate working clients, applied to what
+//! poem-openapi emits:
+//! - `nullable: true` on every optional property (the server sends `null` for them), with `$ref`s
+//!   wrapped in `allOf` so OpenAPI 3.0 tools honour it;
+//! - the access type, project id and access token as header security schemes, combined with the
+//!   project keys in every operation's security requirements;
+//! - a server URL with a `{baseUrl}` variable, license and contact;
+//! - one request media type per operation (the token endpoint also accepts form bodies, as the SDK
+//!   sends them, but documents JSON only);
+//! - enums for closed sets (access type, restricted reason, KnownError codes).
+//!
+//! Imports no domain: it works on the JSON document alone.
+
+use poem_openapi::OpenApiService;
+use serde_json::{json, Map, Value};
+
+use crate::error::KNOWN_ERROR_CODES;
+
+pub const ACCESS_TYPE_SCHEME: &str = "AccessType";
+pub const PROJECT_ID_SCHEME: &str = "ProjectId";
+pub const ACCESS_TOKEN_SCHEME: &str = "AccessToken";
+
+pub fn describe<T>(service: OpenApiService<T, ()>) -> OpenApiService<T, ()>
+where
+    T: poem_openapi::OpenApi,
+{
+    service
+        .description(
+            "Wire-compatible implementation of the Stack Auth REST API v1, served by stackd. Authenticate with \
+             `x-stack-access-type` (client, server or admin), `x-stack-project-id` and the key of that access type \
+             (the security schemes of each operation); add `x-stack-access-token` to act as a signed-in user. Every \
+             `x-stack-*` header is also accepted as `x-hexclave-*`. Errors are KnownErrors: `{code, details?, error}` \
+             with the `x-stack-known-error` header. Over a rate limit the answer is `429` with `Retry-After`.",
+        )
+        .license(poem_openapi::LicenseObject::new("MIT").url("https://opensource.org/licenses/MIT"))
+        .contact(poem_openapi::ContactObject::new().name("stackd").url("https://github.com/stack-auth/stack-auth"))
+}
+
+/// Applies the finishing touches and renders the document as committed (pretty JSON + newline).
+pub fn finish(raw: &str) -> String {
+    let mut spec: Value = serde_json::from_str(raw).expect("poem-openapi emits JSON");
+    servers(&mut spec);
+    security(&mut spec);
+    if let Some(schemas) = spec.pointer_mut("/components/schemas").and_then(Value::as_object_mut) {
+        for schema in schemas.values_mut() {
+            nullable_optionals(schema);
+        }
+        enums(schemas);
+    }
+    single_media_type(&mut spec);
+    let mut text = serde_json::to_string_pretty(&spec).expect("JSON serializes");
+    text.push('\n');
+    text
+}
+
+fn servers(spec: &mut Value) {
+    spec["servers"] = json!([{
+        "url": "{baseUrl}/api/v1",
+        "description": "A stackd server (`make run` serves http://127.0.0.1:8102).",
+        "variables": { "baseUrl": { "default": "http://127.0.0.1:8102", "description": "Scheme, host and port of the server." } }
+    }]);
+}
+
+fn security(spec: &mut Value) {
+    let schemes = spec.pointer_mut("/components/securitySchemes").and_then(Value::as_object_mut);
+    let Some(schemes) = schemes else { return };
+    let header = |name: &str, description: &str| {
+        json!({ "type": "apiKey", "in": "header", "name": name, "description": description })
+    };
+    schemes.insert(
+        ACCESS_TYPE_SCHEME.into(),
+        header("x-stack-access-type", "`client`, `server` or `admin`: which key authenticates the request."),
+    );
+    schemes.insert(PROJECT_ID_SCHEME.into(), header("x-stack-project-id", "The project id (`internal` or a UUID)."));
+    schemes.insert(
+        ACCESS_TOKEN_SCHEME.into(),
+        header("x-stack-access-token", "Optional: a user's access token (JWT), to act as that user."),
+    );
+    let Some(paths) = spec.get_mut("paths").and_then(Value::as_object_mut) else { return };
+    for item in paths.values_mut() {
+        for op in item.as_object_mut().into_iter().flat_map(|o| o.values_mut()) {
+            let Some(requirements) = op.get_mut("security").and_then(Value::as_array_mut) else { continue };
+            let mut combined = Vec::new();
+            let mut anonymous = false;
+            for req in requirements.iter() {
+                let Some(keys) = req.as_object() else { continue };
+                if keys.is_empty() {
+                    anonymous = true;
+                    continue;
+                }
+                for with_token in [false, true] {
+                    let mut r: Map<String, Value> = keys.clone();
+                    r.insert(ACCESS_TYPE_SCHEME.into(), json!([]));
+                    r.insert(PROJECT_ID_SCHEME.into(), json!([]));
+                    if with_token {
+                        r.insert(ACCESS_TOKEN_SCHEME.into(), json!([]));
+                    }
+                    combined.push(Value::Object(r));
+                }
+            }
+            if anonymous {
+                combined.push(json!({}));
+            }
+            *requirements = combined;
+        }
+    }
+}
+
+/// Optional properties may be sent as `null`: say so, in the form OpenAPI 3.0 tools understand.
+fn nullable_optionals(schema: &mut Value) {
+    let required: Vec<String> = schema
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|r| r.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+        .unwrap_or_default();
+    let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut) else { return };
+    for (name, prop) in props.iter_mut() {
+        if required.contains(name) {
+            continue;
+        }
+        if let Some(reference) = prop.get("$ref").cloned() {
+            let mut wrapped = Map::new();
+            wrapped.insert("allOf".into(), json!([{ "$ref": reference }]));
+            if let Some(d) = prop.get("description") {
+                wrapped.insert("description".into(), d.clone());
+            }
+            wrapped.insert("nullable".into(), json!(true));
+            *prop = Value::Object(wrapped);
+        } else if let Some(o) = prop.as_object_mut() {
+            o.insert("nullable".into(), json!(true));
+        }
+    }
+}
+
+fn enums(schemas: &mut Map<String, Value>) {
+    if let Some(code) = schemas.get_mut("KnownError").and_then(|s| s.pointer_mut("/properties/code")) {
+        code["enum"] = json!(KNOWN_ERROR_CODES.as_slice());
+    }
+    if let Some(kind) = schemas.get_mut("RestrictedReason").and_then(|s| s.pointer_mut("/properties/type")) {
+        kind["enum"] = json!(["anonymous", "email_not_verified", "restricted_by_administrator"]);
+    }
+}
+
+/// Generators expect one request media type; JSON is the one every client can send.
+fn single_media_type(spec: &mut Value) {
+    let Some(paths) = spec.get_mut("paths").and_then(Value::as_object_mut) else { return };
+    for item in paths.values_mut() {
+        for op in item.as_object_mut().into_iter().flat_map(|o| o.values_mut()) {
+            if let Some(content) = op.pointer_mut("/requestBody/content").and_then(Value::as_object_mut) {
+                if content.len() > 1 && content.contains_key("application/json") {
+                    content.retain(|k, _| k == "application/json");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! Project rules and transactions, and the in-memory cache that request authentication reads.
+//!
+//! Project rows are read on every authenticated request, so they are cached (with the hashes of
+//! their live keys); a committed change to a project or its keys drops its entry.
+
+use std::sync::Arc;
+
+use crate::cache::ReadCache;
+use crate::crypto;
+use crate::db::{now_millis, Db, Tx};
+use crate::error::{ApiResult, KnownError};
+use crate::projects::{
+    store, NewKeys, Project, ProjectConfig, ProjectEntry, DEV_PUBLISHABLE_CLIENT_KEY, DEV_SECRET_SERVER_KEY,
+    DEV_SUPER_SECRET_ADMIN_KEY, INTERNAL_PROJECT_ID,
+};
+
+/// Projects are few and small; this bounds the cache even if someone creates many.
+const CACHE_BYTES: usize = 16 << 20;
+const CACHE_ENTRY_BYTES: usize = 1 << 20;
+
+pub struct ProjectsService {
+    db: Db,
+    cache: Arc<ReadCache<Arc<ProjectEntry>>>,
+}
+
+impl ProjectsService {
+    pub fn new(db: Db) -> Self {
+        let cache = Arc::new(ReadCache::new(CACHE_BYTES, CACHE_ENTRY_BYTES));
+        db.register_cache(store::TABLE, cache.clone());
+        ProjectsService { db, cache }
+    }
+
+    /// The project with its live keys. Unknown ids are not cached (they come from unauthenticated input).
+    pub async fn get(&self, id: &str) -> ApiResult<Option<Arc<ProjectEntry>>> {
+        if let Some(e) = self.cache.get(id.as_bytes()) {
+            return Ok(Some(e));
+        }
+        let ticket = self.cache.ticket(id.as_bytes());
+        let owned = id.to_string();
+        let loaded = self.db.read(move |c| store::load_entry(c, &owned)).await?;
+        Ok(loaded.map(|entry| {
+            let entry = Arc::new(entry);
+            self.cache.insert(id.as_bytes(), ticket, entry.clone());
+            entry
+        }))
+    }
+
+    /// Reads, changes and writes a project in one transaction, so concurrent updates cannot lose
+    /// each other's fields.
+    pub async fn update(
+        &self,
+        id: &str,
+        change: impl FnOnce(&mut Project) -> ApiResult<()> + Send + 'static,
+    ) -> ApiResult<Project> {
+        let id = id.to_string();
+        self.db
+            .write(move |tx| {
+                let mut project = store::load(tx, &id)?.ok_or_else(|| KnownError::current_project_not_found(&id))?;
+                change(&mut project)?;
+                store::update(tx, &project)?;
+                Ok(project)
+            })
+            .await
+    }
+
+    /// Whether any project exists (a fresh production database has none).
+    pub fn count(&self) -> ApiResult<i64> {
+        self.db.read_now(store::count)
+    }
+}
+
+/// 2099-12-31T23:59:59Z, the expiry upstream gives seeded key sets.
+const FAR_FUTURE_MILLIS: i64 = 4_102_444_799_000;
+
+fn new_project(id: String, display_name: &str, description: &str, config: ProjectConfig) -> Project {
+    Project {
+        id,
+        display_name: display_name.to_string(),
+        description: description.to_string(),
+        created_at: now_millis(),
+        is_production_mode: false,
+        owner_team_id: None,
+        logo_url: None,
+        logo_full_url: None,
+        logo_dark_mode_url: None,
+        logo_full_dark_mode_url: None,
+        onboarding_status: "completed".into(),
+        config,
+    }
+}
+
+/// Creates a project (random UUID id) with one key set of random `pck_`/`ssk_`/`sak_` keys.
+pub fn create_with_keys(tx: &Tx, display_name: &str, config: ProjectConfig) -> ApiResult<(Project, NewKeys)> {
+    let project = new_project(uuid::Uuid::new_v4().to_string(), display_name, "", config);
+    store::insert(tx, &project)?;
+    let keys = NewKeys {
+        key_set_id: uuid::Uuid::new_v4().to_string(),
+        publishable_client_key: format!("pck_{}", crypto::random_secret()),
+        secret_server_key: format!("ssk_{}", crypto::random_secret()),
+        super_secret_admin_key: format!("sak_{}", crypto::random_secret()),
+    };
+    store::insert_key_set(
+        tx,
+        &project.id,
+        &keys.key_set_id,
+        "Created by stackd project create",
+        FAR_FUTURE_MILLIS,
+        [&keys.publishable_client_key, &keys.secret_server_key, &keys.super_secret_admin_key],
+    )?;
+    Ok((project, keys))
+}
+
+/// Development mode: makes sure `internal` exists with upstream's local-development keys.
+/// Returns true when it was created now.
+pub fn ensure_dev_internal_project(db: &Db) -> ApiResult<bool> {
+    db.write_now(|tx| {
+        if store::load(tx, INTERNAL_PROJECT_ID)?.is_some() {
+            return Ok(false);
+        }
+        let project = new_project(
+            INTERNAL_PROJECT_ID.into(),
+            "Stack Dashboard",
+            "Stack's admin dashboard",
+            ProjectConfig::development(),
+        );
+        store::insert(tx, &project)?;
+        store::insert_key_set(
+            tx,
+            INTERNAL_PROJECT_ID,
+            "3142e763-b230-44b5-8636-aa62f7489c26",
+            "Internal API key set",
+            FAR_FUTURE_MILLIS,
+            [DEV_PUBLISHABLE_CLIENT_KEY, DEV_SECRET_SERVER_KEY, DEV_SUPER_SECRET_ADMIN_KEY],
+        )?;
+        Ok(true)
+    })
+}

@@ -1,0 +1,146 @@
+//! SQL for projects and their key sets.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::crypto::{self, SecretHash};
+use crate::db::{now_millis, Tx};
+use crate::error::ApiResult;
+use crate::projects::{LiveKeySet, Project, ProjectEntry};
+
+/// Cache table name: committed changes to a project invalidate its entry (key: project id).
+pub const TABLE: &str = "projects";
+
+const PROJECT_COLUMNS: &str =
+    "id, display_name, description, created_at, is_production_mode, owner_team_id, logo_url, \
+     logo_full_url, logo_dark_mode_url, logo_full_dark_mode_url, onboarding_status, config";
+
+fn project_from_row(r: &rusqlite::Row) -> rusqlite::Result<Project> {
+    let config: String = r.get(11)?;
+    Ok(Project {
+        id: r.get(0)?,
+        display_name: r.get(1)?,
+        description: r.get(2)?,
+        created_at: r.get(3)?,
+        is_production_mode: r.get(4)?,
+        owner_team_id: r.get(5)?,
+        logo_url: r.get(6)?,
+        logo_full_url: r.get(7)?,
+        logo_dark_mode_url: r.get(8)?,
+        logo_full_dark_mode_url: r.get(9)?,
+        onboarding_status: r.get(10)?,
+        // A stored config that cannot be read is an error: defaults would silently turn sign-up
+        // on and the publishable-key requirement off.
+        config: serde_json::from_str(&config).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(11, rusqlite::types::Type::Text, Box::new(e))
+        })?,
+    })
+}
+
+pub fn load(conn: &Connection, id: &str) -> ApiResult<Option<Project>> {
+    let mut stmt = conn.prepare_cached(&format!("SELECT {PROJECT_COLUMNS} FROM projects WHERE id = ?1"))?;
+    Ok(stmt.query_row([id], project_from_row).optional()?)
+}
+
+pub fn load_entry(conn: &Connection, id: &str) -> ApiResult<Option<ProjectEntry>> {
+    let Some(project) = load(conn, id)? else {
+        return Ok(None);
+    };
+    let mut stmt = conn.prepare_cached(
+        "SELECT expires_at, publishable_client_key_hash, secret_server_key_hash, super_secret_admin_key_hash
+         FROM api_key_sets WHERE project_id = ?1 AND manually_revoked_at IS NULL",
+    )?;
+    let hash = |v: Option<Vec<u8>>| v.and_then(|b| <SecretHash>::try_from(b.as_slice()).ok());
+    let key_sets = stmt
+        .query_map([id], |r| {
+            Ok(LiveKeySet {
+                expires_at: r.get(0)?,
+                publishable_client: hash(r.get(1)?),
+                secret_server: hash(r.get(2)?),
+                super_secret_admin: hash(r.get(3)?),
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(Some(ProjectEntry { project, key_sets }))
+}
+
+pub fn insert(tx: &Tx, project: &Project) -> ApiResult<()> {
+    tx.execute(
+        &format!("INSERT INTO projects ({PROJECT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"),
+        params![
+            project.id,
+            project.display_name,
+            project.description,
+            project.created_at,
+            project.is_production_mode,
+            project.owner_team_id,
+            project.logo_url,
+            project.logo_full_url,
+            project.logo_dark_mode_url,
+            project.logo_full_dark_mode_url,
+            project.onboarding_status,
+            serde_json::to_string(&project.config).expect("config serializes"),
+        ],
+    )?;
+    Ok(())
+}
+
+pub fn update(tx: &Tx, project: &Project) -> ApiResult<()> {
+    tx.changed(TABLE, &project.id);
+    tx.execute(
+        "UPDATE projects SET display_name = ?2, description = ?3, is_production_mode = ?4, owner_team_id = ?5,
+            logo_url = ?6, logo_full_url = ?7, logo_dark_mode_url = ?8, logo_full_dark_mode_url = ?9,
+            onboarding_status = ?10, config = ?11 WHERE id = ?1",
+        params![
+            project.id,
+            project.display_name,
+            project.description,
+            project.is_production_mode,
+            project.owner_team_id,
+            project.logo_url,
+            project.logo_full_url,
+            project.logo_dark_mode_url,
+            project.logo_full_dark_mode_url,
+            project.onboarding_status,
+            serde_json::to_string(&project.config).expect("config serializes"),
+        ],
+    )?;
+    Ok(())
+}
+
+/// Stores a key set; only hashes and the last four characters of each key are kept.
+pub fn insert_key_set(
+    tx: &Tx,
+    project_id: &str,
+    key_set_id: &str,
+    description: &str,
+    expires_at: i64,
+    keys: [&str; 3],
+) -> ApiResult<()> {
+    let [pck, ssk, sak] = keys;
+    tx.changed(TABLE, project_id);
+    tx.execute(
+        "INSERT INTO api_key_sets (id, project_id, description, created_at, expires_at,
+            publishable_client_key_hash, publishable_client_key_last4, secret_server_key_hash, secret_server_key_last4,
+            super_secret_admin_key_hash, super_secret_admin_key_last4)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        params![
+            key_set_id,
+            project_id,
+            description,
+            now_millis(),
+            expires_at,
+            crypto::hash_secret(pck).to_vec(),
+            crypto::last_four(pck),
+            crypto::hash_secret(ssk).to_vec(),
+            crypto::last_four(ssk),
+            crypto::hash_secret(sak).to_vec(),
+            crypto::last_four(sak),
+        ],
+    )?;
+    Ok(())
+}
+
+
+pub fn count(conn: &Connection) -> ApiResult<i64> {
+    Ok(conn.query_row("SELECT COUNT(*) FROM projects", [], |r| r.get(0))?)
+}

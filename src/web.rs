@@ -1,0 +1,34 @@
+//! What every area's handlers share for the OpenAPI document: the tags (one per area) and the
+//! `{"success": true}` body. Names no domain module, so any domain can use it.
+
+use poem_openapi::{Object, Tags};
+
+/// One tag per API area; generated clients group their methods by these.
+#[derive(Tags)]
+pub enum Tag {
+    /// Service root, health and version checks.
+    System,
+    /// The current project's public and admin views.
+    Projects,
+    /// Creating, reading, updating, listing and deleting users.
+    Users,
+    /// Sessions (refresh tokens), access-token refresh and sign-out.
+    Sessions,
+    /// Sign-up and sign-in with e-mail and password, and anonymous sign-up.
+    Auth,
+    /// OAuth 2 token endpoint and JWKS.
+    Oauth,
+}
+
+/// `{"success": true}`, the body of deletes and other actions without a result.
+#[derive(Object)]
+pub struct Success {
+    /// Always true.
+    pub success: bool,
+}
+
+impl Success {
+    pub fn ok() -> poem_openapi::payload::Json<Success> {
+        poem_openapi::payload::Json(Success { success: true })
+    }
+}
