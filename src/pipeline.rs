@@ -386,7 +386,8 @@ fn decorate_api_response(resp: &mut Response, request_id: &str, override_status:
     if !h.contains_key(header::CACHE_CONTROL) {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store, max-age=0"));
     }
-    if override_status && status.is_client_error() {
+    // A 429 is not a KnownError and the SDK must see it as one to honour Retry-After (spec 00 §7).
+    if override_status && status.is_client_error() && status != StatusCode::TOO_MANY_REQUESTS {
         let actual = HeaderValue::from(status.as_u16());
         h.insert("x-stack-actual-status", actual.clone());
         h.insert("x-hexclave-actual-status", actual);

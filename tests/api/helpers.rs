@@ -139,6 +139,11 @@ impl TestApp {
         r.json()["id"].as_str().unwrap().to_string()
     }
 
+    /// The running server and the directory holding its database, for tests that stop the server.
+    pub fn into_server(self) -> (RunningServer, tempfile::TempDir) {
+        (self.server, self._dir)
+    }
+
     /// Whether `secret` appears anywhere in the database's files (main file and WAL), in any
     /// table, column or free page: the check that secrets are stored only as hashes.
     pub fn db_files_contain(&self, secret: &str) -> bool {

@@ -8,6 +8,7 @@ mod logging;
 mod openapi;
 mod pipeline;
 mod projects;
+mod security;
 mod sessions;
 mod tokens;
 mod users;
