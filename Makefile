@@ -5,6 +5,10 @@
 run:
 	cargo run --bin stackd -- serve --dev
 
+# Cargo's real target directory (honours CARGO_TARGET_DIR and .cargo/config), not a guess.
+TARGET_DIR := $(shell cargo metadata --format-version 1 --no-deps 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+export TARGET_DIR
+
 build:
 	cargo build --bin stackd
 
@@ -20,12 +24,12 @@ tests/sdk/node_modules/.package-lock.json: tests/sdk/package.json tests/sdk/pack
 	cd tests/sdk && npm ci --no-audit --no-fund
 
 test-sdk: build sdk-deps
-	cd tests/sdk && STACKD_BIN=$(CURDIR)/target/debug/stackd node --test --test-concurrency=1
+	cd tests/sdk && STACKD_BIN=$(TARGET_DIR)/debug/stackd node --test --test-concurrency=1
 
 # Regenerate the committed OpenAPI document (a test fails when it drifts).
 openapi:
 	cargo run -q --bin stackd -- openapi > openapi/openapi.json
 
-# Release build + load generator (oha, installed from crates.io into target/tools) → README figures.
+# Release build + load generator (wrk, from Debian's packages) → README figures.
 bench:
 	./bench/run.sh

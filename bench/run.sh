@@ -10,11 +10,13 @@ if ! command -v wrk >/dev/null; then
 fi
 
 cargo build --release --bin stackd --example argon2_time --example token_time -q
+# Cargo's real target directory (CARGO_TARGET_DIR or .cargo/config may move it).
+TARGET_DIR=${TARGET_DIR:-$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')}
 # The two CPU-bound primitives, measured on an idle machine before any load.
-ARGON_MS=$(target/release/examples/argon2_time)
-TOKEN_TIMES=$(target/release/examples/token_time)            # "sign X µs, verify (uncached) Y µs"
+ARGON_MS=$("$TARGET_DIR"/release/examples/argon2_time)
+TOKEN_TIMES=$("$TARGET_DIR"/release/examples/token_time)            # "sign X µs, verify (uncached) Y µs"
 SIGN_US=$(echo "$TOKEN_TIMES" | awk '{print $2}')
-BIN=target/release/stackd
+BIN="$TARGET_DIR"/release/stackd
 DIR=$(mktemp -d)
 PORT=${BENCH_PORT:-18102}
 BASE="http://127.0.0.1:$PORT"

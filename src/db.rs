@@ -241,6 +241,7 @@ pub fn lock_database(path: &Path) -> Result<Option<FileLock>, String> {
     if path.as_os_str() == ":memory:" {
         return Ok(None);
     }
+    check_parent_directory(path)?;
     let lock_path = path.with_extension(match path.extension() {
         Some(ext) => format!("{}.lock", ext.to_string_lossy()),
         None => "lock".into(),

@@ -193,7 +193,7 @@ impl<E: Endpoint> Endpoint for PipelineEndpoint<E> {
             method = %method,
             path = %uri.path(),
             status,
-            error_code = known_error.as_deref().unwrap_or("-"),
+            error_code = %known_error.as_deref().unwrap_or("-"),
             duration_ms = format_args!("{:.3}", started.elapsed().as_secs_f64() * 1000.0),
             "request"
         );

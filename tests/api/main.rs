@@ -4,6 +4,7 @@ mod helpers;
 
 mod architecture;
 mod auth;
+mod cli;
 mod logging;
 mod openapi;
 mod pipeline;

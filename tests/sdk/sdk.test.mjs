@@ -4,7 +4,6 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { StackClientApp, StackServerApp } from "@stackframe/js";
@@ -20,13 +19,21 @@ let server;
 let baseUrl;
 let dir;
 
-async function freePort() {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
+// The server binds port 0 itself and prints its base URL in the development banner, so no port
+// is chosen here and then raced for.
+function baseUrlFromBanner(child) {
+  return new Promise((resolve, reject) => {
+    let seen = "";
+    const timer = setTimeout(() => reject(new Error(`stackd did not start; it printed: ${seen}`)), 20000);
+    child.stdout.on("data", (chunk) => {
+      seen += chunk;
+      const m = seen.match(/Base URL \(SDK baseUrl\):\s+(\S+)/);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
     });
+    child.once("exit", (code) => reject(new Error(`stackd exited with ${code}; it printed: ${seen}`)));
   });
 }
 
@@ -34,19 +41,13 @@ before(async () => {
   const bin = process.env.STACKD_BIN;
   assert.ok(bin, "STACKD_BIN must point at the stackd binary (make test-sdk sets it)");
   dir = mkdtempSync(join(tmpdir(), "stackd-sdk-"));
-  const port = await freePort();
-  baseUrl = `http://127.0.0.1:${port}`;
-  server = spawn(bin, ["serve", "--dev", "--db", join(dir, "stackd.db"), "--listen", `127.0.0.1:${port}`, "--access-token-ttl", `${TOKEN_TTL_SECONDS}s`], {
-    stdio: ["ignore", "ignore", "inherit"],
+  server = spawn(bin, ["serve", "--dev", "--db", join(dir, "stackd.db"), "--listen", "127.0.0.1:0", "--access-token-ttl", `${TOKEN_TTL_SECONDS}s`], {
+    stdio: ["ignore", "pipe", "inherit"],
     env: { ...process.env, STACKD_LOG: "warn" },
   });
-  for (let i = 0; i < 100; i++) {
-    try {
-      if ((await fetch(`${baseUrl}/health`)).ok) return;
-    } catch {}
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error("stackd did not start");
+  baseUrl = await baseUrlFromBanner(server);
+  const health = await fetch(`${baseUrl}/health`);
+  assert.equal(health.status, 200);
 });
 
 after(async () => {
