@@ -68,19 +68,25 @@ pub fn service(s: &Services) -> OpenApiService<Api, ()> {
 
 /// The OpenAPI document as committed under `openapi/` (pretty JSON, trailing newline).
 pub fn spec_json(s: &Services) -> String {
-    crate::openapi_doc::finish(&service(s).spec())
+    crate::openapi_doc::finish(&service(s).spec(), crate::openapi_doc::DEFAULT_BASE_URL)
 }
 
 /// The whole HTTP application: `/api/v1/*`, docs, `/health`, wrapped in the request pipeline.
 pub fn app(s: &Services) -> impl Endpoint {
     let service = service(s);
-    let spec: serde_json::Value = serde_json::from_str(&spec_json(s)).expect("the spec is JSON");
+    let raw = service.spec();
+    let spec_text = crate::openapi_doc::finish(&raw, &s.infra.tokens.base_url);
+    let spec: serde_json::Value = serde_json::from_str(&spec_text).expect("the spec is JSON");
     let routes = Arc::new(RouteTable::from_spec(&spec, API_PREFIX));
-    let docs = service.swagger_ui();
-    let spec_text = spec_json(s);
+    // poem-openapi's Swagger UI page with our finished document in place of its raw one, so the
+    // "Authorize" dialog offers the access type, project id and token headers.
+    let docs_html = service.swagger_ui_html().replace(&raw, &spec_text);
+    let docs = poem::endpoint::make_sync(move |_| poem::web::Html(docs_html.clone()));
+    let docs = Arc::new(docs);
     Route::new()
         .at("/health", poem::get(crate::system::health).data(s.infra.db.clone()))
-        .nest("/api/v1/docs", docs)
+        .at("/api/v1/docs", docs.clone())
+        .at("/api/v1/docs/", docs)
         .at(
             "/api/v1/openapi.json",
             poem::endpoint::make_sync(move |_| {

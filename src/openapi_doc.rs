@@ -36,10 +36,14 @@ where
         .contact(poem_openapi::ContactObject::new().name("stackd").url("https://github.com/stack-auth/stack-auth"))
 }
 
+/// The `baseUrl` default of the committed document (what `make run` serves).
+pub const DEFAULT_BASE_URL: &str = "http://127.0.0.1:8102";
+
 /// Applies the finishing touches and renders the document as committed (pretty JSON + newline).
-pub fn finish(raw: &str) -> String {
+/// A running server passes its own base URL, so "Try it out" in its docs reaches it.
+pub fn finish(raw: &str, base_url: &str) -> String {
     let mut spec: Value = serde_json::from_str(raw).expect("poem-openapi emits JSON");
-    servers(&mut spec);
+    servers(&mut spec, base_url);
     security(&mut spec);
     if let Some(schemas) = spec.pointer_mut("/components/schemas").and_then(Value::as_object_mut) {
         for schema in schemas.values_mut() {
@@ -53,11 +57,11 @@ pub fn finish(raw: &str) -> String {
     text
 }
 
-fn servers(spec: &mut Value) {
+fn servers(spec: &mut Value, base_url: &str) {
     spec["servers"] = json!([{
         "url": "{baseUrl}/api/v1",
         "description": "A stackd server (`make run` serves http://127.0.0.1:8102).",
-        "variables": { "baseUrl": { "default": "http://127.0.0.1:8102", "description": "Scheme, host and port of the server." } }
+        "variables": { "baseUrl": { "default": base_url, "description": "Scheme, host and port of the server." } }
     }]);
 }
 
@@ -147,8 +151,8 @@ fn single_media_type(spec: &mut Value) {
     for item in paths.values_mut() {
         for op in item.as_object_mut().into_iter().flat_map(|o| o.values_mut()) {
             if let Some(content) = op.pointer_mut("/requestBody/content").and_then(Value::as_object_mut) {
-                if content.len() > 1 && content.contains_key("application/json") {
-                    content.retain(|k, _| k == "application/json");
+                if content.len() > 1 && content.keys().any(|k| k.starts_with("application/json")) {
+                    content.retain(|k, _| k.starts_with("application/json"));
                 }
             }
         }

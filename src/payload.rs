@@ -23,6 +23,14 @@ impl<T: serde::Serialize> PreSerializedJson<T> {
     }
 }
 
+impl<T> PreSerializedJson<T> {
+    /// A body that differs from `T`'s documented schema only in extra, undocumented fields (e.g. a
+    /// legacy alias a generator could not represent next to the documented name).
+    pub fn from_value_documented_as(value: &serde_json::Value) -> Self {
+        PreSerializedJson { bytes: serde_json::to_vec(value).expect("JSON serializes").into(), _schema: PhantomData }
+    }
+}
+
 impl<T> Clone for PreSerializedJson<T> {
     fn clone(&self) -> Self {
         PreSerializedJson { bytes: self.bytes.clone(), _schema: PhantomData }

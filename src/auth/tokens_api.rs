@@ -80,8 +80,9 @@ pub struct TokenGrant {
     pub expires_in: i64,
     /// Always `legacy`.
     pub scope: String,
-    #[oai(rename = "afterCallbackRedirectUrl")]
-    pub after_callback_redirect_url_legacy: Option<String>,
+    /// Where the OAuth flow returns to (null for the refresh grant). The body also carries it as
+    /// `afterCallbackRedirectUrl`, as upstream does; only one name is documented, because two
+    /// properties that differ only in case break generated clients.
     pub after_callback_redirect_url: Option<String>,
 }
 
@@ -89,7 +90,7 @@ pub struct TokenGrant {
 pub enum TokenResponse {
     /// A fresh access token (the refresh token is not rotated).
     #[oai(status = 200)]
-    Ok(Json<TokenGrant>, #[oai(header = "cache-control")] String, #[oai(header = "pragma")] String),
+    Ok(PreSerializedJson<TokenGrant>, #[oai(header = "cache-control")] String, #[oai(header = "pragma")] String),
 }
 
 #[derive(Object, serde::Serialize)]
@@ -253,15 +254,16 @@ impl OauthApi {
             return Err(oauth_error("invalid_request", "Missing parameter: `refresh_token`"));
         };
         let access_token = self.auth.refresh(&entry.project, &refresh_token).await?;
+        let grant = serde_json::json!({
+            "access_token": access_token,
+            "token_type": "Bearer",
+            "expires_in": self.infra.tokens.ttl_secs,
+            "scope": "legacy",
+            "afterCallbackRedirectUrl": null,
+            "after_callback_redirect_url": null,
+        });
         Ok(TokenResponse::Ok(
-            Json(TokenGrant {
-                access_token,
-                token_type: "Bearer".into(),
-                expires_in: self.infra.tokens.ttl_secs,
-                scope: "legacy".into(),
-                after_callback_redirect_url_legacy: None,
-                after_callback_redirect_url: None,
-            }),
+            PreSerializedJson::from_value_documented_as(&grant),
             "no-store".into(),
             "no-cache".into(),
         ))

@@ -1,74 +1,99 @@
-//! Operability: one log line per request, and no secret ever reaches the logs.
+//! Operability: one log line per request with its real status and KnownError code, and no secret
+//! ever reaches the logs. Read from the real binary's standard error (no subscriber is installed in
+//! the test process, so nothing here depends on other tests).
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Command, Stdio};
 
-use serde_json::json;
+use serde_json::{json, Value};
 
-use crate::helpers::spawn_app;
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+const PCK: &str = "this-publishable-client-key-is-for-local-development-only";
+const SSK: &str = "this-secret-server-key-is-for-local-development-only";
 
 #[tokio::test]
 async fn requests_are_logged_once_without_secrets() {
-    // Scoped to this test's thread: the server runs on this (current-thread) runtime, so its
-    // request lines are captured and no other test's lines can mix in.
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt().with_ansi(false).with_writer(move || writer.clone()).finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stackd"))
+        .args(["serve", "--dev", "--listen", "127.0.0.1:0", "--db"])
+        .arg(dir.path().join("log.db"))
+        .env("STACKD_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut banner = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    let base = loop {
+        line.clear();
+        assert!(banner.read_line(&mut line).unwrap() > 0, "stackd exited before printing its banner");
+        if let Some(url) = line.split("Base URL (SDK baseUrl):").nth(1) {
+            break url.trim().to_string();
+        }
+    };
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let call = |method: reqwest::Method, path: &str| {
+        http.request(method, format!("{base}{path}"))
+            .header("x-stack-access-type", "client")
+            .header("x-stack-project-id", "internal")
+            .header("x-stack-publishable-client-key", PCK)
+    };
 
-    let app = spawn_app().await;
     let password = "very-secret-password-42";
-    let r = app
-        .post("/api/v1/auth/password/sign-up")
-        .client()
-        .json(json!({"email": "logs@example.com", "password": password}))
+    let b: Value = call(reqwest::Method::POST, "/api/v1/auth/password/sign-up")
+        .json(&json!({"email": "logs@example.com", "password": password}))
         .send()
-        .await;
-    let b = r.json();
-    let (access, refresh) =
-        (b["access_token"].as_str().unwrap().to_string(), b["refresh_token"].as_str().unwrap().to_string());
-    app.get("/api/v1/users/me").client().token(&access).send().await.assert_status(200);
-    app.refresh(&refresh).send().await.assert_status(200);
-    let probe = app.get("/api/v1/users/me?probe=1").server().token(&access).send().await;
-    let request_id = probe.header("x-stack-request-id").unwrap().to_string();
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (access, refresh) = (b["access_token"].as_str().unwrap().to_string(), b["refresh_token"].as_str().unwrap().to_string());
+    let me = call(reqwest::Method::GET, "/api/v1/users/me").header("x-stack-access-token", &access).send().await.unwrap();
+    assert_eq!(me.status(), 200);
+    let refreshed = call(reqwest::Method::POST, "/api/v1/auth/sessions/current/refresh")
+        .header("x-stack-refresh-token", &refresh)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refreshed.status(), 200);
+    let probe = http
+        .get(format!("{base}/api/v1/users/me?probe=1"))
+        .header("x-stack-access-type", "server")
+        .header("x-stack-project-id", "internal")
+        .header("x-stack-secret-server-key", SSK)
+        .header("x-stack-access-token", &access)
+        .send()
+        .await
+        .unwrap();
+    let request_id = probe.headers()["x-stack-request-id"].to_str().unwrap().to_string();
     // As the SDK sends it: the status override turns the 400 into a 200 on the wire…
-    let failed = app
-        .post("/api/v1/auth/password/sign-in")
-        .client()
+    let failed = call(reqwest::Method::POST, "/api/v1/auth/password/sign-in")
         .header("x-stack-override-error-status", "true")
-        .json(json!({"email": "logs@example.com", "password": "wrong-password"}))
+        .json(&json!({"email": "logs@example.com", "password": "wrong-password"}))
         .send()
-        .await;
-    assert_eq!(failed.status, 200);
-    let failed_id = failed.header("x-stack-request-id").unwrap().to_string();
+        .await
+        .unwrap();
+    assert_eq!(failed.status(), 200);
+    let failed_id = failed.headers()["x-stack-request-id"].to_str().unwrap().to_string();
 
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    for secret in [password, access.as_str(), refresh.as_str(), &app.internal.ssk, &app.internal.pck, &app.other.sak] {
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut logs = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut logs).unwrap();
+
+    for secret in [password, access.as_str(), refresh.as_str(), SSK, PCK] {
         assert!(!logs.contains(secret), "a secret reached the logs");
     }
-    let line: Vec<&str> = logs.lines().filter(|l| l.contains(&request_id)).collect();
-    assert_eq!(line.len(), 1, "exactly one line for the request: {line:?}");
-    for part in ["method=GET", "path=/api/v1/users/me", "status=400", "duration_ms="] {
-        assert!(line[0].contains(part), "{part} missing from {}", line[0]);
+    let lines: Vec<&str> = logs.lines().filter(|l| l.contains(&request_id)).collect();
+    assert_eq!(lines.len(), 1, "exactly one line for the request: {logs}");
+    for part in ["method=GET", "path=/api/v1/users/me", "status=400", "error_code=SCHEMA_ERROR", "duration_ms="] {
+        assert!(lines[0].contains(part), "{part} missing from {}", lines[0]);
     }
-    assert!(!line[0].contains("probe"), "query strings are not logged");
-    assert!(line[0].contains("error_code=SCHEMA_ERROR"), "{}", line[0]);
+    assert!(!lines[0].contains("probe"), "query strings are not logged");
     // …but the log records the real status and the KnownError code.
     let failed_line = logs.lines().find(|l| l.contains(&failed_id)).expect("the failed sign-in is logged");
     assert!(failed_line.contains("status=400"), "{failed_line}");
     assert!(failed_line.contains("error_code=EMAIL_PASSWORD_MISMATCH"), "{failed_line}");
-    assert!(!failed_line.contains('\u{1b}'), "no colour codes");
+    assert!(!logs.contains('\u{1b}'), "no colour codes when stderr is not a terminal");
 }
