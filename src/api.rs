@@ -13,6 +13,8 @@ use poem_openapi::OpenApiService;
 use crate::auth::api::AuthApi;
 use crate::auth::tokens_api::{OauthApi, SessionTokensApi};
 use crate::auth::AuthService;
+use crate::images::api::ImagesApi;
+use crate::images::ImagesService;
 use crate::infra::Infra;
 use crate::pipeline::{Pipeline, RouteTable};
 use crate::projects::api::ProjectsApi;
@@ -28,6 +30,7 @@ pub struct Services {
     pub infra: Arc<Infra>,
     pub projects: Arc<ProjectsService>,
     pub sessions: Arc<SessionsService>,
+    pub images: Arc<ImagesService>,
     pub users: Arc<UsersService>,
     pub auth: Arc<AuthService>,
 }
@@ -37,9 +40,10 @@ impl Services {
     pub fn new(infra: Arc<Infra>) -> Arc<Services> {
         let projects = Arc::new(ProjectsService::new(infra.db.clone()));
         let sessions = Arc::new(SessionsService::new(infra.db.clone()));
-        let users = Arc::new(UsersService::new(infra.clone(), sessions.clone()));
+        let images = Arc::new(ImagesService::new(infra.db.clone(), &infra.tokens.base_url));
+        let users = Arc::new(UsersService::new(infra.clone(), sessions.clone(), images.clone()));
         let auth = Arc::new(AuthService::new(infra.clone(), users.clone(), sessions.clone()));
-        Arc::new(Services { infra, projects, sessions, users, auth })
+        Arc::new(Services { infra, projects, sessions, images, users, auth })
     }
 
     /// Starts the background jobs of every domain (stopped by `infra.jobs.stop()`).
@@ -49,7 +53,7 @@ impl Services {
 }
 
 /// Every route of `/api/v1`, in spec order.
-pub type Api = (SystemApi, ProjectsApi, UsersApi, SessionsApi, SessionTokensApi, AuthApi, OauthApi);
+pub type Api = (SystemApi, ProjectsApi, UsersApi, SessionsApi, SessionTokensApi, AuthApi, OauthApi, ImagesApi);
 
 pub const API_PREFIX: &str = "/api/v1";
 
@@ -62,6 +66,7 @@ pub fn service(s: &Services) -> OpenApiService<Api, ()> {
         SessionTokensApi { auth: s.auth.clone() },
         AuthApi { auth: s.auth.clone() },
         OauthApi::new(s.infra.clone(), s.projects.clone(), s.auth.clone()),
+        ImagesApi { images: s.images.clone() },
     );
     crate::openapi_doc::describe(OpenApiService::new(api, "stackd — Stack Auth REST API v1", env!("CARGO_PKG_VERSION")))
 }

@@ -246,6 +246,17 @@ impl KnownError {
         Self::new("SCHEMA_ERROR", 400, message.clone()).with_details(json!({ "message": message }))
     }
 
+    /// `SCHEMA_ERROR` listing several problems, one per line, in upstream's layout.
+    pub fn schema_lines(problems: &[String]) -> Self {
+        let (method, path) = crate::request_info::current_request_line();
+        let mut message = format!("Request validation failed on {method} {path}:");
+        for p in problems {
+            message.push_str("\n  - ");
+            message.push_str(p);
+        }
+        Self::new("SCHEMA_ERROR", 400, message.clone()).with_details(json!({ "message": message }))
+    }
+
     pub fn body_parsing(reason: &str) -> Self {
         Self::new("BODY_PARSING_ERROR", 400, format!("Could not parse the request body: {reason}"))
     }

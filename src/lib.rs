@@ -2,9 +2,9 @@
 //!
 //! Three layers, imported only downwards (a test checks there are no cycles):
 //! - infrastructure, which imports no domain: `config`, `db`, `cache`, `crypto`, `tokens`,
-//!   `hashing`, `rate_limit`, `jobs`, `error`, `request_info`, `payload`, `web`, `openapi_doc`, `infra`;
+//!   `hashing`, `rate_limit`, `jobs`, `error`, `request_info`, `request_schema`, `payload`, `web`, `openapi_doc`, `infra`;
 //! - domains, each a folder with its model, `store` (SQL), `service` (rules, transactions) and
-//!   `api` (handlers): `projects` (incl. who is calling), `sessions`, `users`, `verification`,
+//!   `api` (handlers): `projects` (incl. who is calling), `sessions`, `images`, `users`, `verification`,
 //!   `auth` (sign-up, sign-in, tokens), `teams`, `system`;
 //! - assembly: `pipeline` (what every request goes through), `api` (route assembly, the only module
 //!   naming every domain), `server`.
@@ -17,6 +17,7 @@ pub mod crypto;
 pub mod db;
 pub mod error;
 pub mod hashing;
+pub mod images;
 pub mod infra;
 pub mod jobs;
 pub mod openapi_doc;
@@ -25,6 +26,7 @@ pub mod pipeline;
 pub mod projects;
 pub mod rate_limit;
 pub mod request_info;
+pub mod request_schema;
 pub mod server;
 pub mod sessions;
 pub mod system;

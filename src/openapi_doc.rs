@@ -7,7 +7,8 @@
 //! - a server URL with a `{baseUrl}` variable, license and contact;
 //! - one request media type per operation (the token endpoint also accepts form bodies, as the SDK
 //!   sends them, but documents JSON only);
-//! - enums for closed sets (access type, restricted reason, KnownError codes).
+//! - enums for closed sets (access type, restricted reason, KnownError codes);
+//! - `additionalProperties: false` on request schemas, which refuse unknown properties.
 //!
 //! Imports no domain: it works on the JSON document alone.
 
@@ -45,13 +46,17 @@ pub fn finish(raw: &str, base_url: &str) -> String {
     let mut spec: Value = serde_json::from_str(raw).expect("poem-openapi emits JSON");
     servers(&mut spec, base_url);
     security(&mut spec);
+    single_media_type(&mut spec);
+    let closed = request_schemas(&spec);
     if let Some(schemas) = spec.pointer_mut("/components/schemas").and_then(Value::as_object_mut) {
-        for schema in schemas.values_mut() {
+        for (name, schema) in schemas.iter_mut() {
             nullable_optionals(schema);
+            if closed.contains(name) && schema.get("properties").is_some() {
+                schema["additionalProperties"] = json!(false);
+            }
         }
         enums(schemas);
     }
-    single_media_type(&mut spec);
     let mut text = serde_json::to_string_pretty(&spec).expect("JSON serializes");
     text.push('\n');
     text
@@ -143,6 +148,45 @@ fn enums(schemas: &mut Map<String, Value>) {
     if let Some(kind) = schemas.get_mut("RestrictedReason").and_then(|s| s.pointer_mut("/properties/type")) {
         kind["enum"] = json!(["anonymous", "email_not_verified", "restricted_by_administrator"]);
     }
+}
+
+/// Request bodies the OAuth token endpoint takes: OAuth clients may send parameters we ignore.
+const OPEN_REQUEST_SCHEMAS: &[&str] = &["TokenRequestBody"];
+
+/// Names of the schemas request bodies use (transitively). Unknown properties in them are
+/// refused (spec 00 §2.4), so the document says `additionalProperties: false`.
+fn request_schemas(spec: &Value) -> std::collections::BTreeSet<String> {
+    fn refs(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(o) => {
+                if let Some(r) = o.get("$ref").and_then(Value::as_str) {
+                    out.push(r.rsplit('/').next().unwrap_or_default().to_string());
+                }
+                o.values().for_each(|v| refs(v, out));
+            }
+            Value::Array(a) => a.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+    let mut pending = Vec::new();
+    for item in spec.get("paths").and_then(Value::as_object).into_iter().flat_map(|p| p.values()) {
+        for op in item.as_object().into_iter().flat_map(|o| o.values()) {
+            if let Some(body) = op.get("requestBody") {
+                refs(body, &mut pending);
+            }
+        }
+    }
+    let schemas = spec.pointer("/components/schemas").and_then(Value::as_object);
+    let mut seen = std::collections::BTreeSet::new();
+    while let Some(name) = pending.pop() {
+        if OPEN_REQUEST_SCHEMAS.contains(&name.as_str()) || !seen.insert(name.clone()) {
+            continue;
+        }
+        if let Some(schema) = schemas.and_then(|s| s.get(&name)) {
+            refs(schema, &mut pending);
+        }
+    }
+    seen
 }
 
 /// Generators expect one request media type; JSON is the one every client can send.

@@ -21,11 +21,20 @@ use crate::request_info::{self, RequestInfo};
 /// Requests larger than this are refused with 413 before anything else reads them.
 const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
-/// Which operations exist, read from our own OpenAPI document: the query parameters each declares,
-/// so that unknown ones can be refused with `SCHEMA_ERROR` as upstream does (spec 00 §2.4), and
-/// the methods of each path, for the `Allow` header of a 405.
+/// Which operations exist, read from our own OpenAPI document: the query parameters and JSON body
+/// each declares, so that requests are checked against them with upstream's `SCHEMA_ERROR` lines
+/// (spec 00 §2.4, see [`crate::request_schema`]), and the methods of each path, for the `Allow`
+/// header of a 405.
 pub struct RouteTable {
-    operations: Vec<(Method, Vec<Segment>, Vec<String>)>,
+    operations: Vec<Operation>,
+    spec: serde_json::Value,
+}
+
+struct Operation {
+    method: Method,
+    segments: Vec<Segment>,
+    query: Vec<(String, serde_json::Value)>,
+    json_body: Option<serde_json::Value>,
 }
 
 enum Segment {
@@ -38,27 +47,35 @@ impl RouteTable {
         let mut operations = Vec::new();
         let paths = spec.get("paths").and_then(|p| p.as_object()).cloned().unwrap_or_default();
         for (path, item) in paths {
-            let segments: Vec<Segment> = format!("{prefix}{path}")
-                .split('/')
-                .filter(|s| !s.is_empty())
-                .map(|s| if s.starts_with('{') { Segment::Param } else { Segment::Literal(s.to_string()) })
-                .collect();
             for (method, op) in item.as_object().into_iter().flatten() {
                 let Ok(method) = method.to_uppercase().parse::<Method>() else {
                     continue;
                 };
-                let names = op
+                let segments = format!("{prefix}{path}")
+                    .split('/')
+                    .filter(|s| !s.is_empty())
+                    .map(|s| if s.starts_with('{') { Segment::Param } else { Segment::Literal(s.to_string()) })
+                    .collect();
+                let query = op
                     .get("parameters")
                     .and_then(|p| p.as_array())
                     .into_iter()
                     .flatten()
                     .filter(|p| p.get("in").and_then(|v| v.as_str()) == Some("query"))
-                    .filter_map(|p| p.get("name").and_then(|v| v.as_str()).map(String::from))
+                    .filter_map(|p| {
+                        let name = p.get("name").and_then(|v| v.as_str())?.to_string();
+                        Some((name, p.get("schema").cloned().unwrap_or_default()))
+                    })
                     .collect();
-                operations.push((method, segments.iter().map(Segment::clone_shape).collect(), names));
+                let json_body = op
+                    .pointer("/requestBody/content")
+                    .and_then(|c| c.as_object())
+                    .and_then(|c| c.iter().find(|(k, _)| k.starts_with("application/json")))
+                    .and_then(|(_, media)| media.get("schema").cloned());
+                operations.push(Operation { method, segments, query, json_body });
             }
         }
-        RouteTable { operations }
+        RouteTable { operations, spec: spec.clone() }
     }
 
     fn matches(segs: &[Segment], parts: &[&str]) -> Option<usize> {
@@ -76,39 +93,90 @@ impl RouteTable {
         Some(literal_matches)
     }
 
+    /// The best-matching operation (literal segments beat parameters).
+    fn operation(&self, method: &Method, path: &str) -> Option<&Operation> {
+        let parts: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        self.operations
+            .iter()
+            .filter(|op| op.method == method)
+            .filter_map(|op| Self::matches(&op.segments, &parts).map(|n| (n, op)))
+            .max_by_key(|(n, _)| *n)
+            .map(|(_, op)| op)
+    }
+
     /// The methods served at `path` (best-matching path template), for `Allow`.
     fn methods(&self, path: &str) -> Vec<&Method> {
         let parts: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-        let best = self.operations.iter().filter_map(|(_, segs, _)| Self::matches(segs, &parts)).max();
+        let best = self.operations.iter().filter_map(|op| Self::matches(&op.segments, &parts)).max();
         let mut methods: Vec<&Method> = self
             .operations
             .iter()
-            .filter(|(_, segs, _)| best.is_some() && Self::matches(segs, &parts) == best)
-            .map(|(m, _, _)| m)
+            .filter(|op| best.is_some() && Self::matches(&op.segments, &parts) == best)
+            .map(|op| &op.method)
             .collect();
         methods.dedup();
         methods
     }
 
-    /// The declared query names of the best-matching operation (literal segments beat parameters).
-    fn allowed(&self, method: &Method, path: &str) -> Option<&[String]> {
-        let parts: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-        self.operations
-            .iter()
-            .filter(|(m, _, _)| m == method)
-            .filter_map(|(_, segs, names)| Self::matches(segs, &parts).map(|n| (n, names)))
-            .max_by_key(|(n, _)| *n)
-            .map(|(_, names)| names.as_slice())
+    /// Every way the query string and JSON body break the operation's declared schemas.
+    fn problems(&self, method: &Method, path: &str, query: Option<&str>, json_body: Option<&[u8]>) -> Vec<String> {
+        let mut problems = Vec::new();
+        let Some(op) = self.operation(method, path) else { return problems };
+        let Some(validator) = crate::request_schema::Validator::new(&self.spec) else { return problems };
+        let pairs: Vec<(String, String)> = query
+            .filter(|q| !q.is_empty())
+            .map(|q| {
+                q.split('&')
+                    .filter(|kv| !kv.is_empty())
+                    .map(|kv| {
+                        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+                        (percent_decode(k), percent_decode(v))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let unknown: Vec<&str> =
+            pairs.iter().map(|(k, _)| k.as_str()).filter(|k| !op.query.iter().any(|(n, _)| n == k)).collect();
+        if !unknown.is_empty() {
+            problems.push(format!("query contains unknown properties: {}", unknown.join(", ")));
+        }
+        for (name, value) in &pairs {
+            if let Some((_, schema)) = op.query.iter().find(|(n, _)| n == name) {
+                validator.check_query_value(value, schema, &format!("query.{name}"), &mut problems);
+            }
+        }
+        if let (Some(schema), Some(bytes)) = (&op.json_body, json_body) {
+            if let Ok(body) = serde_json::from_slice::<serde_json::Value>(bytes) {
+                validator.check(&body, schema, "body", &mut problems);
+            }
+        }
+        problems
     }
 }
 
-impl Segment {
-    fn clone_shape(&self) -> Segment {
-        match self {
-            Segment::Literal(s) => Segment::Literal(s.clone()),
-            Segment::Param => Segment::Param,
+/// `%XX` and `+` decoding of one query-string component.
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b'+', _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
         }
     }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 pub struct Pipeline {
@@ -212,17 +280,19 @@ impl<E: Endpoint> PipelineEndpoint<E> {
         if !matches!(*req.method(), Method::GET | Method::POST | Method::PUT | Method::PATCH | Method::DELETE) {
             return self.method_not_allowed(req.uri().path());
         }
-        if let Err(e) = check_body(&mut req).await {
-            return poem::error::ResponseError::as_response(&e);
-        }
+        let json_body = match check_body(&mut req).await {
+            Ok(body) => body,
+            Err(e) => return poem::error::ResponseError::as_response(&e),
+        };
         match access::resolve(&self.infra, &self.projects, req.headers()).await {
             Ok(auth) => {
                 req.extensions_mut().insert(ResolvedAuth(auth));
             }
             Err(e) => return poem::error::ResponseError::as_response(&e),
         }
-        if let Some(problem) = self.unknown_query_params(&req) {
-            req.extensions_mut().insert(PendingSchemaError(KnownError::schema(&problem)));
+        let problems = self.routes.problems(req.method(), req.uri().path(), req.uri().query(), json_body.as_deref());
+        if !problems.is_empty() {
+            req.extensions_mut().insert(PendingSchemaError(KnownError::schema_lines(&problems)));
         }
         let host = req.headers().get(header::HOST).cloned();
         let uri = req.uri().clone();
@@ -248,31 +318,21 @@ impl<E: Endpoint> PipelineEndpoint<E> {
         resp
     }
 
-    fn unknown_query_params(&self, req: &Request) -> Option<String> {
-        let query = req.uri().query().filter(|q| !q.is_empty())?;
-        let allowed = self.routes.allowed(req.method(), req.uri().path())?;
-        let unknown: Vec<String> = query
-            .split('&')
-            .filter(|kv| !kv.is_empty())
-            .map(|kv| kv.split('=').next().unwrap_or_default().to_string())
-            .filter(|name| !allowed.iter().any(|a| a == name))
-            .collect();
-        (!unknown.is_empty()).then(|| format!("query contains unknown properties: {}", unknown.join(", ")))
-    }
 }
 
-/// Body parsing stage (spec 00 §1.9): the body must decode as its content type says.
-async fn check_body(req: &mut Request) -> Result<(), ApiError> {
+/// Body parsing stage (spec 00 §1.9): the body must decode as its content type says. Returns a
+/// JSON body's bytes, for schema validation.
+async fn check_body(req: &mut Request) -> Result<Option<bytes::Bytes>, ApiError> {
     if req.method() == Method::GET {
-        return Ok(());
+        return Ok(None);
     }
     let Some(content_type) =
         req.content_type().map(|c| c.split(';').next().unwrap_or_default().trim().to_ascii_lowercase())
     else {
-        return Ok(());
+        return Ok(None);
     };
     if content_type.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let known = matches!(
         content_type.as_str(),
@@ -297,8 +357,8 @@ async fn check_body(req: &mut Request) -> Result<(), ApiError> {
         }
         _ => {}
     }
-    req.set_body(Body::from_bytes(bytes));
-    Ok(())
+    req.set_body(Body::from_bytes(bytes.clone()));
+    Ok((content_type == "application/json").then_some(bytes))
 }
 
 /// The URL as the client sent it, for the 404 text; built only when needed.
@@ -347,12 +407,33 @@ async fn replace_framework_errors(resp: Response, full_url: impl FnOnce() -> Str
         StatusCode::BAD_REQUEST | StatusCode::UNSUPPORTED_MEDIA_TYPE if PARSE_ERROR_PREFIXES.iter().any(|p| text.starts_with(p)) => {
             let problem = match text.strip_prefix("the client request does not include the `Content-Type` header") {
                 Some(_) => "body must be defined".to_string(),
-                None => text.replace("parse request payload error: ", "body: "),
+                None => without_type_names(&text.replace("parse request payload error: ", "body: ")),
             };
             poem::error::ResponseError::as_response(&ApiError::from(KnownError::schema(&problem)))
         }
         _ => Response::from_parts(parts, Body::from_bytes(bytes)),
     }
+}
+
+/// What poem-openapi says about a request it cannot parse, without the names of our Rust types
+/// (`failed to parse "CreateSessionBody": …`, `(occurred while parsing "…")`). Most problems are
+/// reported earlier, field by field, by [`crate::request_schema`]; this is the fallback.
+fn without_type_names(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find(" (occurred while parsing \"") {
+        out.push_str(&rest[..start]);
+        rest = rest[start..].split_once("\")").map(|(_, r)| r).unwrap_or("");
+    }
+    out.push_str(rest);
+    let mut cleaned = String::with_capacity(out.len());
+    let mut rest = out.as_str();
+    while let Some(start) = rest.find("failed to parse \"") {
+        cleaned.push_str(&rest[..start]);
+        rest = rest[start + "failed to parse \"".len()..].split_once("\": ").map(|(_, r)| r).unwrap_or("");
+    }
+    cleaned.push_str(rest);
+    cleaned.replace("Expected input type", "expected a value of type").trim_end_matches('.').to_string()
 }
 
 fn cors_allow_headers() -> &'static HeaderValue {

@@ -18,6 +18,8 @@ pub enum Tag {
     Auth,
     /// OAuth 2 token endpoint and JWKS.
     Oauth,
+    /// Images uploaded as data URLs (profile pictures), served back.
+    Images,
 }
 
 /// `{"success": true}`, the body of deletes and other actions without a result.

@@ -87,7 +87,10 @@ impl AuthApi {
     #[oai(path = "/auth/password/sign-in", method = "post", operation_id = "sign_in_with_password")]
     async fn sign_in(&self, auth: ClientAuth, body: Json<SignInBody>) -> ApiResult<Json<SignedIn>> {
         let body = body.0;
-        if body.email.is_empty() || !changes::is_valid_email(&body.email) {
+        if body.email.is_empty() {
+            return Err(KnownError::schema("body.email must not be empty").into());
+        }
+        if !changes::is_valid_email(&body.email) {
             return Err(KnownError::schema("body.email must be a valid email").into());
         }
         if body.password.encode_utf16().count() > MAX_PASSWORD_LENGTH {

@@ -136,6 +136,9 @@ impl AuthService {
         password: String,
         verification_callback_url: Option<&str>,
     ) -> ApiResult<IssuedSession> {
+        if email.is_empty() {
+            return Err(KnownError::schema("body.email must not be empty").into());
+        }
         if !changes::is_valid_sign_up_email(email) {
             return Err(KnownError::schema("body.email must be a valid email").into());
         }

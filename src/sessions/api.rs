@@ -101,6 +101,9 @@ impl SessionsApi {
         let auth = auth.0;
         auth.user_id_param(&required(user_id.0)?)?;
         let session_id = session_id.0;
+        if uuid::Uuid::parse_str(&session_id).is_err() {
+            return Err(KnownError::schema("params.session_id must be a valid UUID").into());
+        }
         if auth.token.as_ref().is_some_and(|t| t.refresh_token_id == session_id) {
             return Err(KnownError::cannot_delete_current_session().into());
         }

@@ -146,7 +146,7 @@ async fn create_changes(users: &UsersService, b: CreateUserBody) -> ApiResult<Us
     }
     Ok(UserChanges {
         display_name: Some(changes::parse_display_name(b.display_name)?),
-        profile_image_url: Some(changes::parse_profile_image_url(b.profile_image_url)?),
+        profile_image_url: Some(changes::parse_profile_image_url(b.profile_image_url, true)?),
         client_metadata: b.client_metadata.map(Some),
         client_read_only_metadata: b.client_read_only_metadata.map(Some),
         server_metadata: b.server_metadata.map(Some),
@@ -200,14 +200,14 @@ fn server_only_fields(b: &UpdateUserBody) -> Vec<&'static str> {
     present.iter().filter(|(name, p)| *p && !CLIENT_WRITABLE.contains(name)).map(|(name, _)| *name).collect()
 }
 
-async fn update_changes(users: &UsersService, b: UpdateUserBody) -> ApiResult<UserChanges> {
+async fn update_changes(users: &UsersService, b: UpdateUserBody, server_access: bool) -> ApiResult<UserChanges> {
     if b.is_anonymous == Some(true) {
         return Err(KnownError::schema("body.is_anonymous must be one of the following values: false").into());
     }
     let restricted_by_admin = b.restricted_by_admin;
     Ok(UserChanges {
         display_name: lift(maybe(b.display_name), changes::parse_display_name)?,
-        profile_image_url: lift(maybe(b.profile_image_url), changes::parse_profile_image_url)?,
+        profile_image_url: lift(maybe(b.profile_image_url), |u| changes::parse_profile_image_url(u, server_access))?,
         client_metadata: maybe(b.client_metadata),
         client_read_only_metadata: maybe(b.client_read_only_metadata),
         server_metadata: maybe(b.server_metadata),
@@ -351,7 +351,8 @@ impl UsersApi {
             }
         }
         let me = self.me(&auth).await?;
-        let changes = update_changes(&self.users, body.0).await?;
+        let server_access = auth.access_type.is_server_or_higher();
+        let changes = update_changes(&self.users, body.0, server_access).await?;
         let user = self.users.update(auth.project(), me.id.clone(), changes).await?;
         Ok(Json(self.render(&auth, &user)))
     }
@@ -387,7 +388,7 @@ impl UsersApi {
     ) -> ApiResult<Json<ServerUser>> {
         let auth = auth.0;
         let id = auth.user_id_param(&user_id.0)?;
-        let changes = update_changes(&self.users, body.0).await?;
+        let changes = update_changes(&self.users, body.0, true).await?;
         let user = self.users.update(auth.project(), id, changes).await?;
         Ok(Json(self.server_view(&auth, &user)))
     }

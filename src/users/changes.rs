@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use crate::db::{now_millis, Tx};
 use crate::error::{ApiError, ApiResult, KnownError};
+use crate::images::{self, ImageInput};
 use crate::projects::ProjectConfig;
 use crate::users::store::{self, EmailChannel};
 
@@ -13,7 +14,8 @@ use crate::users::store::{self, EmailChannel};
 #[derive(Debug, Default)]
 pub struct UserChanges {
     pub display_name: Option<Option<String>>,
-    pub profile_image_url: Option<Option<String>>,
+    /// A URL as given, or an image to store (stored by `UsersService::apply_in`).
+    pub profile_image_url: Option<Option<ImageInput>>,
     pub client_metadata: Option<Option<Value>>,
     pub client_read_only_metadata: Option<Option<Value>>,
     pub server_metadata: Option<Option<Value>>,
@@ -41,33 +43,39 @@ pub fn normalize_email(email: &str) -> Option<String> {
     (e.matches('@').count() == 1).then_some(e)
 }
 
-/// yup's lenient `email()` check: one `@`, a non-empty local part and a dotted domain, no spaces.
+/// Upstream's lenient check, yup's `email()` (the HTML living standard's pattern): a local part of
+/// letters, digits and ``.!#$%&'*+/=?^_`{|}~-``, then dot-separated domain labels of letters, digits
+/// and inner hyphens. So `invalid_email@gmai` passes, as upstream, while control characters, bidi
+/// overrides, spaces, quoted local parts and address literals (`a@[127.0.0.1]`) cannot.
 pub fn is_valid_email(email: &str) -> bool {
     let Some((local, domain)) = email.split_once('@') else {
         return false;
     };
-    !local.is_empty()
-        && !domain.is_empty()
-        && !domain.contains('@')
-        && !email.chars().any(char::is_whitespace)
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
+    let local_ok = !local.is_empty()
+        && local.bytes().all(|b| b.is_ascii_alphanumeric() || b".!#$%&'*+/=?^_`{|}~-".contains(&b));
+    let label_ok = |l: &str| {
+        (1..=63).contains(&l.len())
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    local_ok && domain.split('.').all(label_ok)
 }
 
-/// The stricter sign-up check: no leading/trailing/double dots in the local part, TLD ≥ 2 chars.
+/// The stricter sign-up check: at most 256 characters, no leading/trailing/double dots in the local
+/// part, a dotted domain with a TLD of 2+ characters.
 pub fn is_valid_sign_up_email(email: &str) -> bool {
     if !is_valid_email(email) || email.len() > 256 {
         return false;
     }
     let (local, domain) = email.split_once('@').unwrap_or_default();
     let local_ok = local.split('.').all(|part| !part.is_empty());
-    let tld_ok = domain.rsplit('.').next().is_some_and(|tld| tld.len() >= 2);
+    let tld_ok = domain.contains('.') && domain.rsplit('.').next().is_some_and(|tld| tld.len() >= 2);
     local_ok && tld_ok
 }
 
 pub fn parse_email_field(field: &str, email: &str) -> ApiResult<String> {
-    if !is_valid_email(email.trim()) {
+    if !is_valid_email(email) {
         return Err(KnownError::schema(&format!("body.{field} must be a valid email")).into());
     }
     normalize_email(email).ok_or_else(|| KnownError::schema(&format!("body.{field} must be a valid email")).into())
@@ -83,17 +91,11 @@ pub fn parse_display_name(name: Option<String>) -> ApiResult<Option<String>> {
     }
 }
 
-pub fn parse_profile_image_url(url: Option<String>) -> ApiResult<Option<String>> {
-    let Some(url) = url.filter(|u| !u.is_empty()) else {
-        return Ok(None);
-    };
-    let ok = url.len() <= 1_000_000
-        && !url.contains(' ')
-        && (url.starts_with("http://") || url.starts_with("https://") || url.starts_with("data:image/"));
-    if ok {
-        Ok(Some(url))
-    } else {
-        Err(ApiError::bad_request("Invalid profile image URL"))
+/// A profile image field: empty clears it; otherwise see [`images::parse_image_input`].
+pub fn parse_profile_image_url(url: Option<String>, server_access: bool) -> ApiResult<Option<ImageInput>> {
+    match url.filter(|u| !u.is_empty()) {
+        None => Ok(None),
+        Some(url) => images::parse_image_input(&url, server_access).map(Some),
     }
 }
 
@@ -160,7 +162,14 @@ impl UserChanges {
             store::set_text(tx, user_id, "display_name", v.as_deref())?;
         }
         if let Some(v) = &self.profile_image_url {
-            store::set_text(tx, user_id, "profile_image_url", v.as_deref())?;
+            let url = match v {
+                None => None,
+                Some(ImageInput::Url(url)) => Some(url.as_str()),
+                Some(ImageInput::Upload(_)) => {
+                    return Err(ApiError::internal("an uploaded image must be stored before the user changes"))
+                }
+            };
+            store::set_text(tx, user_id, "profile_image_url", url)?;
         }
         if let Some(v) = &self.client_metadata {
             store::set_json(tx, user_id, "client_metadata", v)?;
@@ -328,8 +337,15 @@ mod tests {
         assert_eq!(normalize_email("  Foo@Example.COM ").as_deref(), Some("foo@example.com"));
         assert!(normalize_email("a@b@c").is_none());
         assert!(is_valid_email("a@b.co"));
-        assert!(!is_valid_email("a@b"));
+        assert!(is_valid_email("invalid_email@gmai"), "upstream accepts dotless domains");
         assert!(!is_valid_email("a b@c.de"));
+        assert!(!is_valid_email("a\u{7}b@c.de"), "control character");
+        assert!(!is_valid_email("ab@c\u{202e}ed.com"), "bidi override");
+        assert!(!is_valid_email("a@[127.0.0.1]"), "address literal");
+        assert!(!is_valid_email("\"a b\"@c.de"), "quoted local part");
+        assert!(!is_valid_email("a@-c.de"));
+        assert!(!is_valid_email(" a@c.de"), "not trimmed, as upstream");
+        assert!(!is_valid_sign_up_email("invalid_email@gmai"));
         assert!(is_valid_sign_up_email("first.last@example.com"));
         assert!(!is_valid_sign_up_email("first..last@example.com"));
         assert!(!is_valid_sign_up_email(".first@example.com"));

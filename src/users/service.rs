@@ -7,6 +7,7 @@ use crate::cache::ReadCache;
 use crate::crypto::password;
 use crate::db::Tx;
 use crate::error::{ApiError, ApiResult, KnownError};
+use crate::images::{ImageInput, ImagesService};
 use crate::infra::Infra;
 use crate::projects::Project;
 use crate::sessions::SessionsService;
@@ -22,14 +23,15 @@ const CACHE_ENTRY_BYTES: usize = 64 << 10;
 pub struct UsersService {
     infra: Arc<Infra>,
     sessions: Arc<SessionsService>,
+    images: Arc<ImagesService>,
     cache: Arc<ReadCache<Arc<UserRecord>>>,
 }
 
 impl UsersService {
-    pub fn new(infra: Arc<Infra>, sessions: Arc<SessionsService>) -> Self {
+    pub fn new(infra: Arc<Infra>, sessions: Arc<SessionsService>, images: Arc<ImagesService>) -> Self {
         let cache = Arc::new(ReadCache::new(CACHE_BYTES, CACHE_ENTRY_BYTES));
         infra.db.register_cache(store::TABLE, cache.clone());
-        UsersService { infra, sessions, cache }
+        UsersService { infra, sessions, images, cache }
     }
 
     /// A user of `project_id`, through the hot-path cache (keyed by the globally unique user id).
@@ -95,8 +97,14 @@ impl UsersService {
 
     /// Applies changes to an existing user inside the caller's transaction. A password change (or
     /// removal) of an existing user ends all of its sessions.
-    pub fn apply_in(&self, tx: &Tx, project_id: &str, user_id: &str, changes: UserChanges, creating: bool) -> ApiResult<()> {
+    pub fn apply_in(&self, tx: &Tx, project_id: &str, user_id: &str, mut changes: UserChanges, creating: bool) -> ApiResult<()> {
         tx.changed(store::TABLE, user_id);
+        // An uploaded image is stored in this transaction; the user keeps its URL.
+        if matches!(changes.profile_image_url, Some(Some(ImageInput::Upload(_)))) {
+            if let Some(Some(image)) = changes.profile_image_url.take() {
+                changes.profile_image_url = Some(Some(ImageInput::Url(self.images.resolve_in(tx, project_id, image)?)));
+            }
+        }
         let ends_sessions = changes.changes_password() && !creating;
         changes.apply(tx, project_id, user_id, creating)?;
         if ends_sessions {

@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 
 const INFRASTRUCTURE: &[&str] = &[
     "cache", "config", "crypto", "db", "error", "hashing", "infra", "jobs", "openapi_doc", "payload",
-    "rate_limit", "request_info", "tokens", "web",
+    "rate_limit", "request_info", "request_schema", "tokens", "web",
 ];
-const DOMAINS: &[&str] = &["auth", "projects", "sessions", "system", "teams", "users", "verification"];
+const DOMAINS: &[&str] = &["auth", "images", "projects", "sessions", "system", "teams", "users", "verification"];
 const ASSEMBLY: &[&str] = &["api", "pipeline", "server"];
 /// The domains that serve routes: the route assembly builds each of them.
-const ROUTED_DOMAINS: &[&str] = &["auth", "projects", "sessions", "system", "users"];
+const ROUTED_DOMAINS: &[&str] = &["auth", "images", "projects", "sessions", "system", "users"];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {

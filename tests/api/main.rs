@@ -5,6 +5,7 @@ mod helpers;
 mod architecture;
 mod auth;
 mod cli;
+mod conformance;
 mod logging;
 mod openapi;
 mod pipeline;

@@ -61,7 +61,7 @@ async fn create_and_read_return_the_exact_server_shape() {
         .post("/api/v1/users")
         .server()
         .json(json!({
-            "primary_email": "  Jane.Doe@Example.COM ", "primary_email_auth_enabled": true, "display_name": "Jane",
+            "primary_email": "Jane.Doe@Example.COM", "primary_email_auth_enabled": true, "display_name": "Jane",
             "client_metadata": {"theme": "dark"}, "client_read_only_metadata": {"plan": "pro"}, "server_metadata": {"crm": 7},
             "country_code": " de", "risk_scores": {"sign_up": {"bot": 5, "free_trial_abuse": 9}}
         }))
