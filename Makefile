@@ -61,3 +61,20 @@ test-clients: build $(VENV)/.installed $(CLIENTS)/ts/node_modules/.package-lock.
 # that breaks its documented schema.
 test-schema: build $(VENV)/.installed
 	STACKD_BIN=$(TARGET_DIR)/debug/stackd $(PY) $(CLIENTS)/schema/run_schemathesis.py
+
+# Rust (progenitor) and Go (openapi-generator's go generator, Go from Debian) clients, generated and
+# run against the binary like the Python and TypeScript ones. Not part of `make test` (slow installs).
+clients: build $(VENV)/.installed
+	cargo install cargo-progenitor --version 0.15.1 --locked --quiet --root $(TARGET_DIR)/tools
+	rm -rf $(CLIENTS)/rust/generated && mkdir -p $(CLIENTS)/rust/generated
+	PATH=$(TARGET_DIR)/tools/bin:$$PATH cargo progenitor -i openapi/openapi.json \
+	  -o $(CLIENTS)/rust/generated/stackd-client -n stackd-client -v 0.1.0
+	cd $(CLIENTS)/rust && STACKD_BIN=$(TARGET_DIR)/debug/stackd CARGO_TARGET_DIR=$(TARGET_DIR)/clients/rust cargo run -q
+	command -v go >/dev/null || (apt-get update -qq && apt-get install -y -qq golang-go)
+	command -v java >/dev/null || (apt-get update -qq && apt-get install -y -qq default-jre-headless)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r $(CLIENTS)/requirements-generators.txt
+	rm -rf $(CLIENTS)/go/generated && mkdir -p $(CLIENTS)/go/generated
+	$(VENV)/bin/openapi-generator-cli generate -i openapi/openapi.json -g go --package-name stackdclient \
+	  -o $(CLIENTS)/go/generated/stackd_client --additional-properties=withGoMod=true >/dev/null
+	cd $(CLIENTS)/go/generated/stackd_client && go mod edit -module stackd.local/client -go 1.19
+	cd $(CLIENTS)/go && GOFLAGS=-mod=mod STACKD_BIN=$(TARGET_DIR)/debug/stackd go run .

@@ -28,6 +28,7 @@ trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$DIR"' EXIT
 for _ in $(seq 100); do curl -fs "$BASE/health" >/dev/null && break; sleep 0.05; done
 
 PCK=this-publishable-client-key-is-for-local-development-only
+SSK=this-secret-server-key-is-for-local-development-only
 SIGNUP=$(curl -fs "$BASE/api/v1/auth/password/sign-up" -H 'x-stack-access-type: client' -H 'x-stack-project-id: internal' \
   -H "x-stack-publishable-client-key: $PCK" -H 'content-type: application/json' \
   -d '{"email":"bench@example.com","password":"bench-password-1"}')
@@ -39,6 +40,20 @@ wrk.headers["x-stack-access-type"] = "client"
 wrk.headers["x-stack-project-id"] = "internal"
 wrk.headers["x-stack-publishable-client-key"] = "$PCK"
 wrk.headers["x-stack-access-token"] = "$ACCESS"
+LUA
+# A second user that a background writer updates: 4 connections, each pausing 1 ms between requests
+# (wrk's delay()); durable commits (synchronous=full) cap what it reaches, and the bench prints that.
+OTHER=$(curl -fs "$BASE/api/v1/users" -H 'x-stack-access-type: server' -H 'x-stack-project-id: internal' \
+  -H "x-stack-secret-server-key: $SSK" -H 'content-type: application/json' -d '{"display_name":"writer target"}' \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+cat > "$DIR/writer.lua" <<LUA
+wrk.method = "PATCH"
+wrk.headers["x-stack-access-type"] = "server"
+wrk.headers["x-stack-project-id"] = "internal"
+wrk.headers["x-stack-secret-server-key"] = "$SSK"
+wrk.headers["content-type"] = "application/json"
+wrk.body = '{"server_metadata":{"tick":1}}'
+function delay() return 1 end
 LUA
 cat > "$DIR/refresh.lua" <<LUA
 wrk.method = "POST"
@@ -78,6 +93,11 @@ echo "| scenario                     |      req/s | p50 (ms) | p99 (ms) |"
 echo "|------------------------------|-----------:|---------:|---------:|"
 run "GET /api/v1 (ceiling)" /api/v1
 run "GET /users/me" /api/v1/users/me "$DIR/me.lua"
+wrk -t1 -c4 -d"$DURATION" -s "$DIR/writer.lua" "$BASE/api/v1/users/$OTHER" > "$DIR/writer.out" 2>&1 &
+WRITER=$!
+run "GET /users/me + writer (1/ms)" /api/v1/users/me "$DIR/me.lua"
+wait $WRITER
+WRITES=$(awk '/Requests\/sec/ {printf "%.0f", $2}' "$DIR/writer.out")
 run "refresh grant (oauth/token)" /api/v1/auth/oauth/token "$DIR/refresh.lua"
 run "JWKS" /api/v1/projects/internal/.well-known/jwks.json
 run "password sign-in" /api/v1/auth/password/sign-in "$DIR/signin.lua"
@@ -92,6 +112,7 @@ echo "server peak RSS: $((RSS_KB / 1024)) MiB"
 echo "argon2id verification: ${ARGON_MS} ms → ${CORES}-core bound ${BOUND} sign-ins/s"
 echo "ES256 (p256): ${TOKEN_TIMES} → ${CORES}-core signing bound ${SIGN_BOUND} tokens/s"
 echo "/users/me: $(pct "${RPS["GET /users/me"]}" "$ceiling") of ceiling (target ≥ 50%)"
+echo "/users/me with a writer committing ${WRITES} times/s: $(pct "${RPS["GET /users/me + writer (1/ms)"]}" "${RPS["GET /users/me"]}") of /users/me alone"
 echo "refresh:   $(pct "${RPS["refresh grant (oauth/token)"]}" "$ceiling") of ceiling (target ≥ 25%); $(pct "${RPS["refresh grant (oauth/token)"]}" "$SIGN_BOUND") of the signing bound"
 echo "JWKS:      $(pct "${RPS["JWKS"]}" "$ceiling") of ceiling (target ≥ 80%)"
 echo "sign-in:   $(pct "${RPS["password sign-in"]}" "$BOUND") of the argon2id bound (target ≥ 90%)"

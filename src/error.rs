@@ -106,14 +106,6 @@ pub struct KnownErrorBody {
     pub error: String,
 }
 
-/// The body of a `429`.
-#[derive(Object)]
-#[oai(rename = "RateLimited")]
-pub struct RateLimitedBody {
-    /// Human-readable explanation.
-    pub message: String,
-}
-
 pub fn known_error_response(e: &KnownError) -> Response {
     let mut body = serde_json::Map::new();
     body.insert("code".into(), Value::String(e.code.into()));
@@ -175,7 +167,9 @@ impl poem::error::ResponseError for ApiError {
     }
 }
 
-/// Documents the error responses of every operation. (poem-openapi's own parse failures never reach
+/// Documents the error responses of every operation. Every documented error is a KnownError: client
+/// generators such as progenitor need one error type per operation, so the `429` of the rate
+/// limiter (a `{message}` body with `Retry-After`) is described once, in the document's description. (poem-openapi's own parse failures never reach
 /// this type: its `Result` impl asks the success type for a bad-request handler. The pipeline turns
 /// them into `SCHEMA_ERROR`, see `pipeline::replace_framework_errors`.)
 impl ApiResponse for ApiError {
@@ -197,29 +191,12 @@ impl ApiResponse for ApiError {
                 known(403, "Forbidden: e.g. `RESTRICTED_USER_NOT_ALLOWED`."),
                 known(404, "Not found: e.g. `USER_NOT_FOUND`."),
                 known(409, "Conflict: e.g. `USER_EMAIL_ALREADY_EXISTS`."),
-                MetaResponse {
-                    description: "Too many requests: wait `Retry-After` seconds (not a KnownError).",
-                    status: Some(429),
-                    status_range: None,
-                    content: vec![MetaMediaType {
-                        content_type: "application/json; charset=utf-8",
-                        schema: MetaSchemaRef::Reference("RateLimited".into()),
-                    }],
-                    headers: vec![poem_openapi::registry::MetaHeader {
-                        name: "retry-after".into(),
-                        description: Some("Seconds to wait before trying again.".into()),
-                        required: true,
-                        deprecated: false,
-                        schema: <u64 as poem_openapi::types::Type>::schema_ref(),
-                    }],
-                },
             ],
         }
     }
 
     fn register(registry: &mut Registry) {
         <KnownErrorBody as poem_openapi::types::Type>::register(registry);
-        <RateLimitedBody as poem_openapi::types::Type>::register(registry);
     }
 }
 

@@ -368,6 +368,37 @@ auth_extractor!(
     AdminAuth, [Admin], [ADMIN_KEY_SCHEME]
 );
 
+/// The signed-in user, for handlers that act as the caller (`/users/me`): any access type plus an
+/// `x-stack-access-token`. Without a token the request fails with `CANNOT_GET_OWN_USER_WITHOUT_USER`
+/// after the access-type and schema checks, as upstream orders them. The user may have been deleted
+/// since the token was issued; the users service decides what that means.
+pub struct SignedInUser {
+    pub auth: RequestAuth,
+    pub user_id: String,
+}
+
+impl<'a> ApiExtractor<'a> for SignedInUser {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        register_schemes(registry);
+    }
+
+    fn security_schemes() -> Vec<&'static str> {
+        vec![CLIENT_KEY_SCHEME, SERVER_KEY_SCHEME, ADMIN_KEY_SCHEME]
+    }
+
+    async fn from_request(req: &'a Request, _body: &mut RequestBody, _opts: ExtractParamOptions<()>) -> poem::Result<Self> {
+        const ALLOWED: &[AccessType] = &[AccessType::Client, AccessType::Server, AccessType::Admin];
+        let auth = take_auth(req, ALLOWED)?;
+        let user_id =
+            auth.user_id().ok_or_else(|| ApiError::from(KnownError::cannot_get_own_user_without_user()))?.to_string();
+        Ok(SignedInUser { auth, user_id })
+    }
+}
+
 /// Any access type, or none at all.
 pub struct AnyAuth(pub Option<RequestAuth>);
 

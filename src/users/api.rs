@@ -9,7 +9,7 @@ use serde_json::Value;
 use std::sync::Arc;
 
 use crate::error::{ApiError, ApiResult, KnownError};
-use crate::projects::access::{AccessType, ClientAuth, RequestAuth, ServerAuth};
+use crate::projects::access::{AccessType, RequestAuth, ServerAuth, SignedInUser};
 use crate::users::changes::{self, UserChanges};
 use crate::users::store::ListQuery;
 use crate::users::{CurrentUser, ServerUser, UserRecord, UsersService};
@@ -231,10 +231,10 @@ async fn update_changes(users: &UsersService, b: UpdateUserBody, server_access: 
 }
 
 impl UsersApi {
-    /// The signed-in user; a token whose user was deleted counts as no user.
-    async fn me(&self, auth: &RequestAuth) -> ApiResult<Arc<UserRecord>> {
-        let id = auth.user_id().ok_or_else(KnownError::cannot_get_own_user_without_user)?;
-        self.users.get(auth.project_id(), id).await?.ok_or_else(|| KnownError::cannot_get_own_user_without_user().into())
+    /// The signed-in user's record; a token whose user was deleted counts as no user.
+    async fn me(&self, me: &SignedInUser) -> ApiResult<Arc<UserRecord>> {
+        let user = self.users.get(me.auth.project_id(), &me.user_id).await?;
+        user.ok_or_else(|| KnownError::cannot_get_own_user_without_user().into())
     }
 
     fn server_view(&self, auth: &RequestAuth, user: &UserRecord) -> ServerUser {
@@ -333,16 +333,15 @@ impl UsersApi {
 
     /// The signed-in user: the client view for client access, the server view otherwise.
     #[oai(path = "/users/me", method = "get", operation_id = "get_current_user")]
-    async fn get_me(&self, auth: ClientAuth) -> ApiResult<Json<CurrentUser>> {
-        let user = self.me(&auth.0).await?;
-        Ok(Json(self.render(&auth.0, &user)))
+    async fn get_me(&self, me: SignedInUser) -> ApiResult<Json<CurrentUser>> {
+        let user = self.me(&me).await?;
+        Ok(Json(self.render(&me.auth, &user)))
     }
 
     /// Updates the signed-in user. Client access may change only its client-writable fields.
     #[oai(path = "/users/me", method = "patch", operation_id = "update_current_user")]
-    async fn update_me(&self, auth: ClientAuth, body: Json<UpdateUserBody>) -> ApiResult<Json<CurrentUser>> {
-        let auth = auth.0;
-        if auth.access_type == AccessType::Client {
+    async fn update_me(&self, me: SignedInUser, body: Json<UpdateUserBody>) -> ApiResult<Json<CurrentUser>> {
+        if me.auth.access_type == AccessType::Client {
             let forbidden = server_only_fields(&body.0);
             if !forbidden.is_empty() {
                 return Err(
@@ -350,22 +349,22 @@ impl UsersApi {
                 );
             }
         }
-        let me = self.me(&auth).await?;
-        let server_access = auth.access_type.is_server_or_higher();
+        let user = self.me(&me).await?;
+        let server_access = me.auth.access_type.is_server_or_higher();
         let changes = update_changes(&self.users, body.0, server_access).await?;
-        let user = self.users.update(auth.project(), me.id.clone(), changes).await?;
-        Ok(Json(self.render(&auth, &user)))
+        let user = self.users.update(me.auth.project(), user.id.clone(), changes).await?;
+        Ok(Json(self.render(&me.auth, &user)))
     }
 
     /// Deletes the signed-in user and all its sessions. Client access needs `client_user_deletion_enabled`.
     #[oai(path = "/users/me", method = "delete", operation_id = "delete_current_user")]
-    async fn delete_me(&self, auth: ClientAuth) -> ApiResult<Json<Success>> {
-        let auth = auth.0;
-        let me = self.me(&auth).await?;
+    async fn delete_me(&self, me: SignedInUser) -> ApiResult<Json<Success>> {
+        let user = self.me(&me).await?;
+        let auth = &me.auth;
         if auth.access_type == AccessType::Client && !auth.project().config.client_user_deletion_enabled {
             return Err(ApiError::bad_request("Client user deletion is not enabled for this project"));
         }
-        self.users.delete(auth.project_id(), me.id.clone()).await?;
+        self.users.delete(auth.project_id(), user.id.clone()).await?;
         Ok(Success::ok())
     }
 
