@@ -19,7 +19,7 @@ use poem::endpoint::BoxEndpoint;
 use poem::web::{LocalAddr, RemoteAddr};
 use poem::{Addr, Endpoint, EndpointExt, Response};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{oneshot, watch, Notify};
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinSet;
 
 use crate::api::Services;
@@ -176,24 +176,21 @@ async fn serve_connection(
 ) {
     let accepted_at = Instant::now();
     let answered = Arc::new(AtomicBool::new(false));
-    let answered_notify = Arc::new(Notify::new());
     let local_addr = LocalAddr(local.map(Addr::SocketAddr).unwrap_or(Addr::Custom("tcp", "".into())));
     let remote_addr = RemoteAddr(Addr::SocketAddr(peer));
     let service = {
-        let (answered, answered_notify) = (answered.clone(), answered_notify.clone());
+        let answered = answered.clone();
         hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
             let (app, local_addr, remote_addr) = (app.clone(), local_addr.clone(), remote_addr.clone());
-            let (answered, answered_notify) = (answered.clone(), answered_notify.clone());
+            let answered = answered.clone();
             async move {
                 let req = poem::Request::from((req, local_addr, remote_addr, poem::http::uri::Scheme::HTTP));
                 let resp: hyper::Response<HyperBody> = app.get_response(req).await.into();
-                answered.store(true, Ordering::Release);
-                answered_notify.notify_waiters();
+                answered.store(true, Ordering::Relaxed);
                 Ok::<_, Infallible>(resp)
             }
         })
     };
-    let _ = stream.set_nodelay(true);
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder.timer(TokioTimer::new()).header_read_timeout(header_timeout).keep_alive(true);
     let conn = builder.serve_connection(TokioIo::new(stream), service);
@@ -202,18 +199,12 @@ async fn serve_connection(
         _ = conn.as_mut() => return,
         _ = shutdown.wait_for(|stop| *stop) => {}
     }
-    if !answered.load(Ordering::Acquire) {
-        // Accepted just before the signal: its request may still be on its way.
-        let left = FRESH_CONNECTION_GRACE.saturating_sub(accepted_at.elapsed());
-        let waited = tokio::time::timeout(left, async {
-            tokio::select! {
-                _ = conn.as_mut() => true,
-                _ = answered_notify.notified() => false,
-            }
-        })
-        .await;
-        if waited == Ok(true) {
-            return;
+    // Accepted just before the signal and not answered yet: its request may still be on its way.
+    // Keep serving it until it has been answered once, or the grace period is over.
+    while !answered.load(Ordering::Relaxed) && accepted_at.elapsed() < FRESH_CONNECTION_GRACE {
+        tokio::select! {
+            _ = conn.as_mut() => return,
+            _ = tokio::time::sleep(Duration::from_millis(10)) => {}
         }
     }
     conn.as_mut().graceful_shutdown();

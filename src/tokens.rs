@@ -252,22 +252,30 @@ impl TokenService {
         kinds.iter().map(|k| self.key(&k.audience(project_id))).collect()
     }
 
+    /// A token verified before (one map lookup, the hot path): its claims, or its expiry error.
+    /// `None` when it has not been verified yet.
+    pub fn verify_cached(&self, token: &str, now_secs: i64) -> Option<Result<Arc<AccessClaims>, KnownError>> {
+        let claims = self.verified.read().expect("token cache lock").get(token).cloned()?;
+        Some(Self::check_expiry(claims, now_secs))
+    }
+
     /// Verifies signature, audience/issuer consistency and expiry (spec 00 §4.5). Anonymous and
     /// restricted tokens are accepted here; callers decide whether to allow them.
     pub fn verify(&self, token: &str, now_secs: i64) -> Result<Arc<AccessClaims>, KnownError> {
-        let cached = self.verified.read().expect("token cache lock").get(token).cloned();
-        let claims = match cached {
-            Some(c) => c,
-            None => {
-                let claims = Arc::new(self.verify_signature(token)?);
-                let mut cache = self.verified.write().expect("token cache lock");
-                if cache.len() >= VERIFIED_CACHE_CAPACITY {
-                    cache.clear();
-                }
-                cache.insert(token.into(), claims.clone());
-                claims
-            }
-        };
+        if let Some(result) = self.verify_cached(token, now_secs) {
+            return result;
+        }
+        let claims = Arc::new(self.verify_signature(token)?);
+        let mut cache = self.verified.write().expect("token cache lock");
+        if cache.len() >= VERIFIED_CACHE_CAPACITY {
+            cache.clear();
+        }
+        cache.insert(token.into(), claims.clone());
+        drop(cache);
+        Self::check_expiry(claims, now_secs)
+    }
+
+    fn check_expiry(claims: Arc<AccessClaims>, now_secs: i64) -> Result<Arc<AccessClaims>, KnownError> {
         if claims.exp <= now_secs {
             return Err(KnownError::access_token_expired(
                 Some(claims.exp * 1000),

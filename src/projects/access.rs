@@ -139,6 +139,10 @@ fn now_secs() -> i64 {
 /// must exist before any key is derived: a token claiming a made-up audience costs one lookup and
 /// leaves nothing behind.
 async fn verify_token(infra: &Infra, projects: &ProjectsService, token: &str) -> Result<Arc<AccessClaims>, ApiError> {
+    // Tokens verified before skip the check: their project existed when they were verified.
+    if let Some(result) = infra.tokens.verify_cached(token, now_secs()) {
+        return Ok(result?);
+    }
     let project = tokens::unverified_audience_project(token).ok_or_else(KnownError::unparsable_access_token)?;
     if projects.get(&project).await?.is_none() {
         return Err(KnownError::unparsable_access_token().into());

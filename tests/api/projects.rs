@@ -111,3 +111,32 @@ async fn projects_created_by_the_cli_have_working_hashed_keys() {
     let token = r.json()["access_token"].as_str().unwrap().to_string();
     app.get("/api/v1/users/me").client().project(&other).token(&token).send().await.assert_status(200);
 }
+
+/// A project whose stored configuration does not parse is an error, never silently the defaults
+/// (which would turn sign-up on and the publishable-key requirement off).
+#[tokio::test]
+async fn a_corrupt_stored_config_is_an_error_not_defaults() {
+    let app = crate::helpers::spawn_app().await;
+    app.server
+        .db
+        .write_now(|tx| {
+            tx.execute(
+                "UPDATE projects SET config = json_set(config, '$.sign_up_enabled', 'maybe') WHERE id = ?1",
+                [&app.other.project_id],
+            )?;
+            tx.changed("projects", &app.other.project_id);
+            Ok(())
+        })
+        .unwrap();
+    let r = app
+        .post("/api/v1/auth/password/sign-up")
+        .client()
+        .project(&app.other)
+        .json(serde_json::json!({"email": "corrupt@example.com", "password": "password-123"}))
+        .send()
+        .await;
+    assert_eq!(r.status, 500, "{}", r.text);
+    assert!(!r.text.contains("sign_up_enabled"), "the cause is logged, not sent");
+    // Other projects are unaffected.
+    app.get("/api/v1/projects/current").client().send().await.assert_status(200);
+}
