@@ -27,6 +27,15 @@ impl ImagesService {
         }
     }
 
+    /// Deletes the stored image behind `url`, if it is one of ours (a replaced or deleted user's
+    /// picture); other URLs are left alone.
+    pub fn forget_in(&self, tx: &Tx, url: &str) -> ApiResult<()> {
+        match url.strip_prefix(&self.url_prefix) {
+            Some(id) => store::delete(tx, id),
+            None => Ok(()),
+        }
+    }
+
     pub async fn get(&self, id: &str) -> ApiResult<Option<(String, Vec<u8>)>> {
         let id = id.to_string();
         self.db.read(move |c| store::load(c, &id)).await

@@ -11,6 +11,11 @@ pub fn insert(tx: &Tx, id: &str, project_id: &str, content_type: &str, bytes: &[
     Ok(())
 }
 
+pub fn delete(tx: &Tx, id: &str) -> ApiResult<()> {
+    tx.prepare_cached("DELETE FROM images WHERE id = ?1")?.execute([id])?;
+    Ok(())
+}
+
 /// `(content type, bytes)` of an image.
 pub fn load(conn: &Connection, id: &str) -> ApiResult<Option<(String, Vec<u8>)>> {
     let mut stmt = conn.prepare_cached("SELECT content_type, bytes FROM images WHERE id = ?1")?;

@@ -99,7 +99,13 @@ impl UsersService {
     /// removal) of an existing user ends all of its sessions.
     pub fn apply_in(&self, tx: &Tx, project_id: &str, user_id: &str, mut changes: UserChanges, creating: bool) -> ApiResult<()> {
         tx.changed(store::TABLE, user_id);
-        // An uploaded image is stored in this transaction; the user keeps its URL.
+        // An uploaded image is stored in this transaction; the user keeps its URL. The picture it
+        // replaces goes, if stackd stored it.
+        if changes.profile_image_url.is_some() && !creating {
+            if let Some(old) = store::profile_image_url(tx, user_id)? {
+                self.images.forget_in(tx, &old)?;
+            }
+        }
         if matches!(changes.profile_image_url, Some(Some(ImageInput::Upload(_)))) {
             if let Some(Some(image)) = changes.profile_image_url.take() {
                 changes.profile_image_url = Some(Some(ImageInput::Url(self.images.resolve_in(tx, project_id, image)?)));
@@ -147,6 +153,9 @@ impl UsersService {
                     return Ok(false);
                 }
                 me.sessions.revoke_all_in(tx, &user_id)?;
+                if let Some(picture) = store::profile_image_url(tx, &user_id)? {
+                    me.images.forget_in(tx, &picture)?;
+                }
                 store::delete(tx, &project_id, &user_id)
             })
             .await?;

@@ -57,6 +57,12 @@ pub fn load_any_project(conn: &Connection, user_id: &str) -> ApiResult<Option<Us
     Ok(stmt.query_row(params![user_id], user_from_row).optional()?)
 }
 
+/// The stored profile image URL of a user (to forget an uploaded image it replaces).
+pub fn profile_image_url(conn: &Connection, user_id: &str) -> ApiResult<Option<String>> {
+    let mut stmt = conn.prepare_cached("SELECT profile_image_url FROM users WHERE id = ?1")?;
+    Ok(stmt.query_row([user_id], |r| r.get(0)).optional()?.flatten())
+}
+
 pub fn require(conn: &Connection, project_id: &str, user_id: &str) -> ApiResult<UserRecord> {
     load(conn, project_id, user_id)?.ok_or_else(|| KnownError::user_not_found().into())
 }

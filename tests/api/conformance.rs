@@ -134,6 +134,21 @@ async fn profile_images_are_validated_stored_and_served() {
     me("https://cdn.example.com/me.png").send().await.assert_plain(400);
     let r = me(&format!("data:image/png;base64,{PNG_1X1}")).send().await;
     assert!(r.assert_status(200).json()["profile_image_url"].as_str().unwrap().contains("/api/v1/images/"));
+    let first = r.json()["profile_image_url"].as_str().unwrap().to_string();
+    // A replaced (or removed) uploaded picture is deleted, not left behind.
+    let r = me(&format!("data:image/png;base64,{PNG_1X1}")).send().await;
+    let second = r.assert_status(200).json()["profile_image_url"].as_str().unwrap().to_string();
+    assert_eq!(app.http.get(&first).send().await.unwrap().status(), 404);
     let r = me("").send().await;
     assert_eq!(r.assert_status(200).json()["profile_image_url"], serde_json::Value::Null);
+    assert_eq!(app.http.get(&second).send().await.unwrap().status(), 404);
+    // So is the picture of a deleted user.
+    let with_picture = app.create_user(json!({"profile_image_url": format!("data:image/png;base64,{PNG_1X1}")})).await;
+    let picture = app.get(&format!("/api/v1/users/{with_picture}")).server().send().await.json()["profile_image_url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(app.http.get(&picture).send().await.unwrap().status(), 200);
+    app.delete(&format!("/api/v1/users/{with_picture}")).server().send().await.assert_status(200);
+    assert_eq!(app.http.get(&picture).send().await.unwrap().status(), 404);
 }
