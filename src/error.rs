@@ -35,6 +35,8 @@ pub enum ApiError {
     },
     /// Too many requests (spec 00 §7): `429` with `Retry-After` and `{"message"}`, no KnownError.
     RateLimited { retry_after_secs: u64 },
+    /// The server sheds load (a full work queue): `503` with `Retry-After` and `{"message"}`.
+    Overloaded { retry_after_secs: u64 },
     /// A bug or an infrastructure failure. The text is logged, the client sees a generic 500.
     Internal(String),
 }
@@ -48,6 +50,7 @@ impl std::fmt::Display for ApiError {
             ApiError::Plain(status, text) => write!(f, "{status}: {text}"),
             ApiError::OAuth { error, description, .. } => write!(f, "{error}: {description}"),
             ApiError::RateLimited { retry_after_secs } => write!(f, "rate limited for {retry_after_secs}s"),
+            ApiError::Overloaded { retry_after_secs } => write!(f, "overloaded; retry in {retry_after_secs}s"),
             ApiError::Internal(text) => write!(f, "internal error: {text}"),
         }
     }
@@ -122,6 +125,15 @@ pub fn known_error_response(e: &KnownError) -> Response {
         .body(Body::from_vec(serde_json::to_vec(&Value::Object(body)).unwrap_or_default()))
 }
 
+/// `429` / `503` with `Retry-After` (seconds) and `{"message"}`: what the SDK waits out and retries.
+fn retry_later(status: StatusCode, retry_after_secs: u64, message: &str) -> Response {
+    Response::builder()
+        .status(status)
+        .content_type("application/json; charset=utf-8")
+        .header("retry-after", retry_after_secs)
+        .body(json!({ "message": message }).to_string())
+}
+
 pub fn plain_response(status: StatusCode, text: impl Into<String>) -> Response {
     Response::builder().status(status).content_type("text/plain; charset=utf-8").body(text.into())
 }
@@ -133,6 +145,7 @@ impl poem::error::ResponseError for ApiError {
             ApiError::Plain(s, _) => *s,
             ApiError::OAuth { status, .. } => *status,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -145,14 +158,16 @@ impl poem::error::ResponseError for ApiError {
                 .status(*status)
                 .content_type("application/json; charset=utf-8")
                 .body(json!({ "error": error, "error_description": description }).to_string()),
-            ApiError::RateLimited { retry_after_secs } => Response::builder()
-                .status(StatusCode::TOO_MANY_REQUESTS)
-                .content_type("application/json; charset=utf-8")
-                .header("retry-after", *retry_after_secs)
-                .body(
-                    json!({ "message": format!("Too many requests. Try again in {retry_after_secs} seconds.") })
-                        .to_string(),
-                ),
+            ApiError::RateLimited { retry_after_secs } => retry_later(
+                StatusCode::TOO_MANY_REQUESTS,
+                *retry_after_secs,
+                &format!("Too many requests. Try again in {retry_after_secs} seconds."),
+            ),
+            ApiError::Overloaded { retry_after_secs } => retry_later(
+                StatusCode::SERVICE_UNAVAILABLE,
+                *retry_after_secs,
+                "The server is busy. Try again shortly.",
+            ),
             ApiError::Internal(cause) => {
                 tracing::error!(%cause, "unexpected error");
                 let rid = crate::request_info::current_request_id();

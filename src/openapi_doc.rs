@@ -32,7 +32,8 @@ where
              (the security schemes of each operation); add `x-stack-access-token` to act as a signed-in user. Every \
              `x-stack-*` header is also accepted as `x-hexclave-*`. Errors are KnownErrors: `{code, details?, error}` \
              with the `x-stack-known-error` header.\n\nRate limits: any operation may answer `429 Too Many Requests` with a \
-             `Retry-After` header (seconds to wait) and a JSON body `{\"message\": \"…\"}`; wait and retry.",
+             `Retry-After` header (seconds to wait) and a JSON body `{\"message\": \"…\"}`; wait and retry. Under overload \
+             (a full password-hashing queue) the answer is `503` with the same header and body.",
         )
         .license(poem_openapi::LicenseObject::new("MIT").url("https://opensource.org/licenses/MIT"))
         .contact(poem_openapi::ContactObject::new().name("stackd").url("https://github.com/stack-auth/stack-auth"))
