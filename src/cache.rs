@@ -1,7 +1,7 @@
 //! Memoized database reads for the hot paths (`GET /users/me`, refresh, request authentication).
 //!
 //! Entries are dropped by what changed: a write transaction names the rows it touched
-//! ([`crate::db::Tx::changed`]) and, once it has committed, the database invalidates those keys in
+//! (`Tx::changed` in `db.rs`) and, once it has committed, the database invalidates those keys in
 //! every cache registered for that table. A read that raced with such a write must not put an
 //! old value back, so each key hashes to one of [`STRIPES`] generation counters: a reader takes a
 //! [`Ticket`] (the counter) before its query and the insert is dropped if an invalidation bumped

@@ -148,7 +148,8 @@ impl Db {
     /// The synchronous form of [`Db::write`], for the CLI, start-up code and blocking callers.
     pub fn write_now<T>(&self, f: impl FnOnce(&Tx) -> ApiResult<T>) -> ApiResult<T> {
         let mut conn = self.write.get()?;
-        let tx = Tx { tx: conn.transaction_with_behavior(TransactionBehavior::Immediate)?, changes: RefCell::default() };
+        let tx =
+            Tx { tx: conn.transaction_with_behavior(TransactionBehavior::Immediate)?, changes: RefCell::default() };
         let out = f(&tx)?;
         let changes = tx.changes.take();
         tx.tx.commit()?;
@@ -207,7 +208,9 @@ fn check_parent_directory(path: &Path) -> Result<(), String> {
             parent.display(),
             parent.display()
         )),
-        Ok(m) if !m.is_dir() => Err(format!("cannot open database {}: {} is not a directory", path.display(), parent.display())),
+        Ok(m) if !m.is_dir() => {
+            Err(format!("cannot open database {}: {} is not a directory", path.display(), parent.display()))
+        }
         Ok(m) if m.permissions().readonly() => {
             Err(format!("cannot open database {}: the directory {} is not writable", path.display(), parent.display()))
         }
@@ -224,9 +227,8 @@ pub fn now_millis() -> i64 {
 pub fn json_column(row: &rusqlite::Row, idx: usize) -> rusqlite::Result<Option<serde_json::Value>> {
     let text: Option<String> = row.get(idx)?;
     text.map(|t| {
-        serde_json::from_str(&t).map_err(|e| {
-            rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e))
-        })
+        serde_json::from_str(&t)
+            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e)))
     })
     .transpose()
 }

@@ -34,9 +34,13 @@ pub enum ApiError {
         description: String,
     },
     /// Too many requests (spec 00 §7): `429` with `Retry-After` and `{"message"}`, no KnownError.
-    RateLimited { retry_after_secs: u64 },
+    RateLimited {
+        retry_after_secs: u64,
+    },
     /// The server sheds load (a full work queue): `503` with `Retry-After` and `{"message"}`.
-    Overloaded { retry_after_secs: u64 },
+    Overloaded {
+        retry_after_secs: u64,
+    },
     /// A bug or an infrastructure failure. The text is logged, the client sees a generic 500.
     Internal(String),
 }
@@ -602,7 +606,8 @@ pub const KNOWN_ERROR_CODES: [&str; 144] = [
     "VERIFICATION_CODE_NOT_FOUND",
     "VERIFICATION_ERROR",
     "WRONG_API_KEY_TYPE",
-    "WRONG_PERMISSION_SCOPE",];
+    "WRONG_PERMISSION_SCOPE",
+];
 
 #[cfg(test)]
 mod tests {
@@ -621,7 +626,12 @@ mod tests {
             }
             let text = std::fs::read_to_string(&path).unwrap();
             for part in text.split("KnownError::new(").skip(1).chain(text.split("Self::new(").skip(1)) {
-                let code: String = part.trim_start().trim_start_matches('"').chars().take_while(|c| c.is_ascii_uppercase() || *c == '_').collect();
+                let code: String = part
+                    .trim_start()
+                    .trim_start_matches('"')
+                    .chars()
+                    .take_while(|c| c.is_ascii_uppercase() || *c == '_')
+                    .collect();
                 if code.len() > 3 {
                     emitted.push(code);
                 }

@@ -75,9 +75,7 @@ fn servers(spec: &mut Value, base_url: &str) {
 fn security(spec: &mut Value) {
     let schemes = spec.pointer_mut("/components/securitySchemes").and_then(Value::as_object_mut);
     let Some(schemes) = schemes else { return };
-    let header = |name: &str, description: &str| {
-        json!({ "type": "apiKey", "in": "header", "name": name, "description": description })
-    };
+    let header = |name: &str, description: &str| json!({ "type": "apiKey", "in": "header", "name": name, "description": description });
     schemes.insert(
         ACCESS_TYPE_SCHEME.into(),
         header("x-stack-access-type", "`client`, `server` or `admin`: which key authenticates the request."),

@@ -320,7 +320,6 @@ impl<E: Endpoint> PipelineEndpoint<E> {
         }
         resp
     }
-
 }
 
 /// Body parsing stage (spec 00 §1.9): the body must decode as its content type says. Returns a

@@ -73,9 +73,8 @@ impl RateLimiter {
         if !windows.contains_key(full_key.as_str()) && windows.len() >= self.max_keys {
             Self::make_room(&mut windows, now, self.max_keys);
         }
-        let w = windows
-            .entry(full_key.into_boxed_str())
-            .or_insert(Window { started: now, window: limit.window, count: 0 });
+        let w =
+            windows.entry(full_key.into_boxed_str()).or_insert(Window { started: now, window: limit.window, count: 0 });
         if now.duration_since(w.started) >= w.window {
             *w = Window { started: now, window: limit.window, count: 0 };
         }

@@ -31,12 +31,8 @@ impl<'a> Validator<'a> {
     /// The schema behind `$ref` / single-`allOf` wrappers, and whether the outer schema is nullable.
     fn resolve(&self, schema: &'a Value) -> (&'a Value, bool) {
         let nullable = schema.get("nullable").and_then(Value::as_bool).unwrap_or(false);
-        let target = schema
-            .get("allOf")
-            .and_then(Value::as_array)
-            .filter(|a| a.len() == 1)
-            .map(|a| &a[0])
-            .unwrap_or(schema);
+        let target =
+            schema.get("allOf").and_then(Value::as_array).filter(|a| a.len() == 1).map(|a| &a[0]).unwrap_or(schema);
         match target.get("$ref").and_then(Value::as_str) {
             Some(r) => {
                 let name = r.rsplit('/').next().unwrap_or_default();

@@ -124,10 +124,23 @@ pub async fn start(config: Config, shutdown_on_signal: bool) -> Result<RunningSe
         };
         serve(listener, app, header_timeout, signal).await;
     });
-    Ok(RunningServer { addr, base_url, db: services.infra.db.clone(), services, stop: Some(stop_tx), task, _lock: lock })
+    Ok(RunningServer {
+        addr,
+        base_url,
+        db: services.infra.db.clone(),
+        services,
+        stop: Some(stop_tx),
+        task,
+        _lock: lock,
+    })
 }
 
-async fn serve(listener: TcpListener, app: App, header_timeout: Duration, signal: impl std::future::Future<Output = ()>) {
+async fn serve(
+    listener: TcpListener,
+    app: App,
+    header_timeout: Duration,
+    signal: impl std::future::Future<Output = ()>,
+) {
     let local = listener.local_addr().ok();
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut connections = JoinSet::new();

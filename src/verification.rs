@@ -65,13 +65,7 @@ pub fn parse(code: &str) -> ApiResult<String> {
 
 /// Steps 1–3 of spec 10 §3: find, count the attempt, then not found → expired → used → too many.
 /// The outer `Result` is for database failures; the inner one is the verdict.
-pub fn check(
-    tx: &Tx,
-    project_id: &str,
-    kind: &str,
-    code: &str,
-    now: i64,
-) -> ApiResult<Result<ValidCode, KnownError>> {
+pub fn check(tx: &Tx, project_id: &str, kind: &str, code: &str, now: i64) -> ApiResult<Result<ValidCode, KnownError>> {
     let found = tx
         .query_row(
             "SELECT id, data, expires_at, used_at, attempt_count FROM verification_codes

@@ -157,7 +157,8 @@ impl AuthService {
         check_password_strength(&password)?;
         self.limit(SIGN_UP_PER_IP, &client_key())?;
 
-        let email = changes::normalize_email(email).ok_or_else(|| KnownError::schema("body.email must be a valid email"))?;
+        let email =
+            changes::normalize_email(email).ok_or_else(|| KnownError::schema("body.email must be a valid email"))?;
         let hash = self.infra.hash_work(move || password::hash(&password)).await?;
         let upgrade = self.anonymous_caller(auth).await?;
         let changes = UserChanges {
@@ -187,7 +188,12 @@ impl AuthService {
     }
 
     /// E-mail + password sign-in (spec 10 §4.2). A user with TOTP gets an attempt code instead.
-    pub async fn sign_in_with_password(self: &Arc<Self>, auth: &RequestAuth, email: &str, password: String) -> ApiResult<IssuedSession> {
+    pub async fn sign_in_with_password(
+        self: &Arc<Self>,
+        auth: &RequestAuth,
+        email: &str,
+        password: String,
+    ) -> ApiResult<IssuedSession> {
         if !auth.project().config.credential_enabled {
             return Err(KnownError::password_authentication_not_enabled().into());
         }
@@ -239,7 +245,12 @@ impl AuthService {
 
     /// Completes a sign-in that answered `MULTI_FACTOR_AUTHENTICATION_REQUIRED` (spec 10 §8).
     /// Returns the session and whether the user was created by the first step.
-    pub async fn sign_in_with_mfa(self: &Arc<Self>, auth: &RequestAuth, code: String, totp: String) -> ApiResult<(IssuedSession, bool)> {
+    pub async fn sign_in_with_mfa(
+        self: &Arc<Self>,
+        auth: &RequestAuth,
+        code: String,
+        totp: String,
+    ) -> ApiResult<(IssuedSession, bool)> {
         self.limit(MFA_PER_IP, &client_key())?;
         let (me, project) = (self.clone(), auth.project.clone());
         let outcome = self
@@ -264,7 +275,12 @@ impl AuthService {
                 let is_new_user = valid.data.get("is_new_user").and_then(|v| v.as_bool()).unwrap_or(false);
                 let secret = user_store::totp_secret(tx, &user_id)?;
                 if !secret.is_some_and(|s| mfa::verify_totp(&s, &totp, now / 1000)) {
-                    return Ok(Err(KnownError::new("INVALID_TOTP_CODE", 400, "The TOTP code is invalid. Please try again.").into()));
+                    return Ok(Err(KnownError::new(
+                        "INVALID_TOTP_CODE",
+                        400,
+                        "The TOTP code is invalid. Please try again.",
+                    )
+                    .into()));
                 }
                 verification::mark_used(tx, &valid.id, now)?;
                 let user = user_store::require(tx, &project.id, &user_id)?;

@@ -226,12 +226,7 @@ impl OauthApi {
         let invalid_client = || KnownError::invalid_oauth_client_id_or_secret(None);
         let client_id = client_id.ok_or_else(invalid_client)?;
         let (project_id, branch) = client_id.split_once('#').unwrap_or((client_id.as_str(), "main"));
-        let entry = self
-            .projects
-            .get(project_id)
-            .await?
-            .filter(|_| branch == "main")
-            .ok_or_else(invalid_client)?;
+        let entry = self.projects.get(project_id).await?.filter(|_| branch == "main").ok_or_else(invalid_client)?;
         let requires_key = entry.project.config.require_publishable_client_key;
         match client_secret.as_deref() {
             Some("__stack_public_client__") | None if requires_key => {
@@ -262,11 +257,7 @@ impl OauthApi {
             "afterCallbackRedirectUrl": null,
             "after_callback_redirect_url": null,
         });
-        Ok(TokenResponse::Ok(
-            PreSerializedJson::from_value_documented_as(&grant),
-            "no-store".into(),
-            "no-cache".into(),
-        ))
+        Ok(TokenResponse::Ok(PreSerializedJson::from_value_documented_as(&grant), "no-store".into(), "no-cache".into()))
     }
 
     /// The project's JSON Web Key Set: verify access tokens with any JWT library.

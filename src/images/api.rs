@@ -20,11 +20,7 @@ pub struct ImagesApi {
 pub enum ImageResponse {
     /// The image (PNG, JPEG, GIF, WebP or BMP); it never changes.
     #[oai(status = 200)]
-    Ok(
-        Binary<Vec<u8>>,
-        #[oai(header = "content-type")] String,
-        #[oai(header = "cache-control")] String,
-    ),
+    Ok(Binary<Vec<u8>>, #[oai(header = "content-type")] String, #[oai(header = "cache-control")] String),
 }
 
 #[OpenApi(tag = "Tag::Images")]

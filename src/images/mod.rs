@@ -71,7 +71,9 @@ pub fn parse_image_input(input: &str, server_access: bool) -> Result<ImageInput,
         return decode_image(input).map(ImageInput::Upload);
     }
     if !server_access {
-        return decode_image(input).map(ImageInput::Upload).map_err(|_| ApiError::bad_request("Invalid profile image URL"));
+        return decode_image(input)
+            .map(ImageInput::Upload)
+            .map_err(|_| ApiError::bad_request("Invalid profile image URL"));
     }
     let well_formed = (input.starts_with("http://") || input.starts_with("https://"))
         && input.len() <= 1_000_000
@@ -92,7 +94,8 @@ pub fn parse_image_input(input: &str, server_access: bool) -> Result<ImageInput,
 mod tests {
     use super::*;
 
-    const PNG_1X1: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=";
+    const PNG_1X1: &str =
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=";
 
     #[test]
     fn images_are_recognised_and_urls_checked() {

@@ -6,8 +6,10 @@ use crate::db::Tx;
 use crate::error::ApiResult;
 
 pub fn insert(tx: &Tx, id: &str, project_id: &str, content_type: &str, bytes: &[u8], now: i64) -> ApiResult<()> {
-    tx.prepare_cached("INSERT INTO images (id, project_id, content_type, bytes, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")?
-        .execute(params![id, project_id, content_type, bytes, now])?;
+    tx.prepare_cached(
+        "INSERT INTO images (id, project_id, content_type, bytes, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![id, project_id, content_type, bytes, now])?;
     Ok(())
 }
 

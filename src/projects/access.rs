@@ -151,7 +151,11 @@ async fn verify_token(infra: &Infra, projects: &ProjectsService, token: &str) ->
 }
 
 /// Resolves the auth headers in upstream's exact order (spec 00 §1.2).
-pub async fn resolve(infra: &Infra, projects: &ProjectsService, h: &HeaderMap) -> Result<Option<RequestAuth>, ApiError> {
+pub async fn resolve(
+    infra: &Infra,
+    projects: &ProjectsService,
+    h: &HeaderMap,
+) -> Result<Option<RequestAuth>, ApiError> {
     let any_key = [PUBLISHABLE_CLIENT_KEY, SECRET_SERVER_KEY, SUPER_SECRET_ADMIN_KEY, ADMIN_ACCESS_TOKEN]
         .iter()
         .any(|k| k.get(h).is_some());
@@ -394,7 +398,11 @@ impl<'a> ApiExtractor<'a> for SignedInUser {
         vec![CLIENT_KEY_SCHEME, SERVER_KEY_SCHEME, ADMIN_KEY_SCHEME]
     }
 
-    async fn from_request(req: &'a Request, _body: &mut RequestBody, _opts: ExtractParamOptions<()>) -> poem::Result<Self> {
+    async fn from_request(
+        req: &'a Request,
+        _body: &mut RequestBody,
+        _opts: ExtractParamOptions<()>,
+    ) -> poem::Result<Self> {
         const ALLOWED: &[AccessType] = &[AccessType::Client, AccessType::Server, AccessType::Admin];
         let auth = take_auth(req, ALLOWED)?;
         let user_id =

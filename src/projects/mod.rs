@@ -106,4 +106,3 @@ pub struct NewKeys {
     pub secret_server_key: String,
     pub super_secret_admin_key: String,
 }
-

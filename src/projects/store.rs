@@ -30,9 +30,8 @@ fn project_from_row(r: &rusqlite::Row) -> rusqlite::Result<Project> {
         onboarding_status: r.get(10)?,
         // A stored config that cannot be read is an error: defaults would silently turn sign-up
         // on and the publishable-key requirement off.
-        config: serde_json::from_str(&config).map_err(|e| {
-            rusqlite::Error::FromSqlConversionFailure(11, rusqlite::types::Type::Text, Box::new(e))
-        })?,
+        config: serde_json::from_str(&config)
+            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(11, rusqlite::types::Type::Text, Box::new(e)))?,
     })
 }
 
@@ -139,7 +138,6 @@ pub fn insert_key_set(
     )?;
     Ok(())
 }
-
 
 pub fn count(conn: &Connection) -> ApiResult<i64> {
     Ok(conn.query_row("SELECT COUNT(*) FROM projects", [], |r| r.get(0))?)

@@ -42,7 +42,11 @@ impl SessionsService {
 
     /// The live session of `project_id` holding `refresh_token`. Only existing sessions are cached:
     /// unknown tokens come from unauthenticated input.
-    pub async fn find_by_refresh_token(&self, project_id: &str, refresh_token: &str) -> ApiResult<Option<Arc<SessionKey>>> {
+    pub async fn find_by_refresh_token(
+        &self,
+        project_id: &str,
+        refresh_token: &str,
+    ) -> ApiResult<Option<Arc<SessionKey>>> {
         let hash = hash_secret(refresh_token);
         let session = match self.cache.get(&hash[..]) {
             Some(hit) => Some(hit),
@@ -74,7 +78,12 @@ impl SessionsService {
     }
 
     /// Active sessions of a user, newest first, with their latest "last used" time.
-    pub async fn list(&self, project_id: &str, user_id: &str, include_impersonation: bool) -> ApiResult<Vec<SessionRow>> {
+    pub async fn list(
+        &self,
+        project_id: &str,
+        user_id: &str,
+        include_impersonation: bool,
+    ) -> ApiResult<Vec<SessionRow>> {
         let (project_id, user_id) = (project_id.to_string(), user_id.to_string());
         let mut rows = self
             .db

@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod changes;
+pub mod email;
 pub mod service;
 pub mod store;
 

@@ -97,7 +97,14 @@ impl UsersService {
 
     /// Applies changes to an existing user inside the caller's transaction. A password change (or
     /// removal) of an existing user ends all of its sessions.
-    pub fn apply_in(&self, tx: &Tx, project_id: &str, user_id: &str, mut changes: UserChanges, creating: bool) -> ApiResult<()> {
+    pub fn apply_in(
+        &self,
+        tx: &Tx,
+        project_id: &str,
+        user_id: &str,
+        mut changes: UserChanges,
+        creating: bool,
+    ) -> ApiResult<()> {
         tx.changed(store::TABLE, user_id);
         // An uploaded image is stored in this transaction; the user keeps its URL. The picture it
         // replaces goes, if stackd stored it.
@@ -127,7 +134,12 @@ impl UsersService {
         self.infra.db.write(move |tx| me.create_in(tx, &project_id, changes)).await
     }
 
-    pub async fn update(self: &Arc<Self>, project: &Project, user_id: String, changes: UserChanges) -> ApiResult<UserRecord> {
+    pub async fn update(
+        self: &Arc<Self>,
+        project: &Project,
+        user_id: String,
+        changes: UserChanges,
+    ) -> ApiResult<UserRecord> {
         changes.check_against_config(&project.config, false)?;
         let me = self.clone();
         let project_id = project.id.clone();

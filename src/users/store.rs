@@ -9,7 +9,8 @@ use crate::users::UserRecord;
 /// Cache table name: committed changes to a user invalidate its cached record (key: user id).
 pub const TABLE: &str = "users";
 
-const USER_SELECT: &str = "SELECT u.project_id, u.id, u.display_name, u.profile_image_url, u.signed_up_at, u.last_active_at,
+const USER_SELECT: &str =
+    "SELECT u.project_id, u.id, u.display_name, u.profile_image_url, u.signed_up_at, u.last_active_at,
     u.client_metadata, u.client_read_only_metadata, u.server_metadata, u.is_anonymous, u.restricted_by_admin,
     u.restricted_by_admin_reason, u.restricted_by_admin_private_details, u.country_code, u.risk_score_bot,
     u.risk_score_free_trial_abuse, u.otp_auth_enabled, u.requires_totp_mfa, u.selected_team_id,
@@ -159,12 +160,7 @@ pub fn set_text(tx: &Tx, user_id: &str, column: &'static str, value: Option<&str
     Ok(())
 }
 
-pub fn set_json(
-    tx: &Tx,
-    user_id: &str,
-    column: &'static str,
-    value: &Option<serde_json::Value>,
-) -> ApiResult<()> {
+pub fn set_json(tx: &Tx, user_id: &str, column: &'static str, value: &Option<serde_json::Value>) -> ApiResult<()> {
     tx.execute(&format!("UPDATE users SET {column} = ?2 WHERE id = ?1"), params![user_id, json_text(value)])?;
     Ok(())
 }
@@ -174,12 +170,7 @@ pub fn set_int(tx: &Tx, user_id: &str, column: &'static str, value: i64) -> ApiR
     Ok(())
 }
 
-pub fn set_totp_secret(
-    tx: &Tx,
-    user_id: &str,
-    secret: Option<&[u8]>,
-    requires_totp_mfa: bool,
-) -> ApiResult<()> {
+pub fn set_totp_secret(tx: &Tx, user_id: &str, secret: Option<&[u8]>, requires_totp_mfa: bool) -> ApiResult<()> {
     tx.execute(
         "UPDATE users SET totp_secret = ?2, requires_totp_mfa = ?3 WHERE id = ?1",
         params![user_id, secret, requires_totp_mfa],
@@ -253,7 +244,7 @@ pub fn find_auth_user_by_email(conn: &Connection, project_id: &str, email: &str)
     if let Some(id) = stmt.query_row(params![project_id, email], |r| r.get(0)).optional()? {
         return Ok(Some(id));
     }
-    match crate::users::changes::normalize_email(email) {
+    match crate::users::email::normalize_email(email) {
         Some(n) if n != email => Ok(stmt.query_row(params![project_id, n], |r| r.get(0)).optional()?),
         _ => Ok(None),
     }

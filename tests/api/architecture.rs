@@ -6,8 +6,21 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 const INFRASTRUCTURE: &[&str] = &[
-    "cache", "config", "crypto", "db", "error", "hashing", "infra", "jobs", "openapi_doc", "payload",
-    "rate_limit", "request_info", "request_schema", "tokens", "web",
+    "cache",
+    "config",
+    "crypto",
+    "db",
+    "error",
+    "hashing",
+    "infra",
+    "jobs",
+    "openapi_doc",
+    "payload",
+    "rate_limit",
+    "request_info",
+    "request_schema",
+    "tokens",
+    "web",
 ];
 const DOMAINS: &[&str] = &["auth", "images", "projects", "sessions", "system", "teams", "users", "verification"];
 const ASSEMBLY: &[&str] = &["api", "pipeline", "server"];

@@ -260,7 +260,8 @@ async fn totp_users_need_a_second_factor() {
 
     // Attempt codes expire.
     let attempt = sign_in().send().await.json()["details"]["attempt_code"].as_str().unwrap().to_string();
-    app.server.db
+    app.server
+        .db
         .write_now(|tx| Ok(tx.execute("UPDATE verification_codes SET expires_at = 0 WHERE used_at IS NULL", [])?))
         .unwrap();
     mfa(&attempt, &current_totp(secret).await).send().await.assert_known(400, "VERIFICATION_CODE_EXPIRED");

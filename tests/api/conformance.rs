@@ -16,10 +16,14 @@ async fn each_endpoint_validates_emails_as_upstream() {
     let r = app.post("/api/v1/users").server().json(json!({"primary_email": "invalid_email@gmai"})).send().await;
     assert_eq!(r.assert_status(201).json()["primary_email"], "invalid_email@gmai");
     // …but never control characters, bidi overrides, spaces or address literals.
-    for bad in ["a\u{7}b@example.com", "ab@exa\u{202e}moc.com", "a b@example.com", "a@[127.0.0.1]", "\"a\"@example.com"] {
+    for bad in ["a\u{7}b@example.com", "ab@exa\u{202e}moc.com", "a b@example.com", "a@[127.0.0.1]", "\"a\"@example.com"]
+    {
         let r = app.post("/api/v1/users").server().json(json!({"primary_email": bad})).send().await;
         let b = r.assert_known(400, "SCHEMA_ERROR");
-        assert!(b["details"]["message"].as_str().unwrap().contains("body.primary_email must be a valid email"), "{bad:?}");
+        assert!(
+            b["details"]["message"].as_str().unwrap().contains("body.primary_email must be a valid email"),
+            "{bad:?}"
+        );
         let r = app
             .post("/api/v1/auth/password/sign-in")
             .client()
@@ -53,7 +57,9 @@ async fn large_integers_in_metadata_keep_their_value() {
 #[tokio::test]
 async fn schema_errors_name_the_field_and_the_rule() {
     let app = spawn_app().await;
-    let message = |r: crate::helpers::Resp| r.assert_known(400, "SCHEMA_ERROR")["details"]["message"].as_str().unwrap().to_string();
+    let message = |r: crate::helpers::Resp| {
+        r.assert_known(400, "SCHEMA_ERROR")["details"]["message"].as_str().unwrap().to_string()
+    };
     let sessions = || app.post("/api/v1/auth/sessions").server();
     let m = message(sessions().json(json!({})).send().await);
     assert_eq!(m, "Request validation failed on POST /api/v1/auth/sessions:\n  - body.user_id must be defined");
@@ -65,7 +71,11 @@ async fn schema_errors_name_the_field_and_the_rule() {
     let m = message(sessions().json(json!([])).send().await);
     assert!(m.ends_with("- body must be a `object` type"), "{m}");
     let m = message(app.get("/api/v1/users?limit=0&desc=maybe").server().send().await);
-    assert!(m.contains("- query.limit must be greater than or equal to 1") && m.contains("- query.desc must be a `boolean` type"), "{m}");
+    assert!(
+        m.contains("- query.limit must be greater than or equal to 1")
+            && m.contains("- query.desc must be a `boolean` type"),
+        "{m}"
+    );
     let id = app.create_user(json!({})).await;
     let m = message(
         app.patch(&format!("/api/v1/users/{id}"))
@@ -80,7 +90,12 @@ async fn schema_errors_name_the_field_and_the_rule() {
         assert!(!m.contains("Body") && !m.contains("occurred while parsing"), "{m}");
     }
     // Access-type errors still win over schema errors.
-    app.post("/api/v1/auth/sessions").client().json(json!({})).send().await.assert_known(401, "INSUFFICIENT_ACCESS_TYPE");
+    app.post("/api/v1/auth/sessions")
+        .client()
+        .json(json!({}))
+        .send()
+        .await
+        .assert_known(401, "INSUFFICIENT_ACCESS_TYPE");
 }
 
 #[tokio::test]
@@ -93,7 +108,11 @@ async fn malformed_ids_are_schema_errors_and_405_names_the_allowed_methods() {
         .await
         .assert_known(400, "CANNOT_GET_OWN_USER_WITHOUT_USER");
     let id = app.create_user(json!({})).await;
-    app.delete(&format!("/api/v1/auth/sessions/not-a-uuid?user_id={id}")).server().send().await.assert_known(400, "SCHEMA_ERROR");
+    app.delete(&format!("/api/v1/auth/sessions/not-a-uuid?user_id={id}"))
+        .server()
+        .send()
+        .await
+        .assert_known(400, "SCHEMA_ERROR");
     app.get("/api/v1/users?cursor=nope").server().send().await.assert_known(400, "SCHEMA_ERROR");
 
     let r = app.call("PUT", "/api/v1/users").server().send().await;
@@ -125,7 +144,10 @@ async fn profile_images_are_validated_stored_and_served() {
     assert_eq!(image.status(), 200);
     assert_eq!(image.headers()["content-type"], "image/png");
     assert!(image.headers()["cache-control"].to_str().unwrap().contains("immutable"));
-    assert_eq!(image.bytes().await.unwrap().to_vec(), base64::engine::general_purpose::STANDARD.decode(PNG_1X1).unwrap());
+    assert_eq!(
+        image.bytes().await.unwrap().to_vec(),
+        base64::engine::general_purpose::STANDARD.decode(PNG_1X1).unwrap()
+    );
     app.get("/api/v1/images/00000000-0000-4000-8000-000000000000").send().await.assert_plain(404);
 
     // Clients may upload images, but not point at arbitrary URLs.

@@ -48,8 +48,10 @@ async fn requests_are_logged_once_without_secrets() {
         .json()
         .await
         .unwrap();
-    let (access, refresh) = (b["access_token"].as_str().unwrap().to_string(), b["refresh_token"].as_str().unwrap().to_string());
-    let me = call(reqwest::Method::GET, "/api/v1/users/me").header("x-stack-access-token", &access).send().await.unwrap();
+    let (access, refresh) =
+        (b["access_token"].as_str().unwrap().to_string(), b["refresh_token"].as_str().unwrap().to_string());
+    let me =
+        call(reqwest::Method::GET, "/api/v1/users/me").header("x-stack-access-token", &access).send().await.unwrap();
     assert_eq!(me.status(), 200);
     let refreshed = call(reqwest::Method::POST, "/api/v1/auth/sessions/current/refresh")
         .header("x-stack-refresh-token", &refresh)

@@ -92,7 +92,10 @@ async fn the_document_is_ready_for_client_generators() {
             }
         }
     }
-    assert_eq!(schemas["ServerUser"]["properties"]["selected_team"]["allOf"][0]["$ref"], "#/components/schemas/ServerTeam");
+    assert_eq!(
+        schemas["ServerUser"]["properties"]["selected_team"]["allOf"][0]["$ref"],
+        "#/components/schemas/ServerTeam"
+    );
 
     // Closed sets are enums.
     let codes = schemas["KnownError"]["properties"]["code"]["enum"].as_array().unwrap();

@@ -90,7 +90,9 @@ async fn projects_created_by_the_cli_have_working_hashed_keys() {
     for key in [&other.pck, &other.ssk, &other.sak] {
         assert!(!app.db_files_contain(key), "a project key is stored in plain text");
     }
-    let last4: String = app.server.db
+    let last4: String = app
+        .server
+        .db
         .read_now(|c| {
             Ok(c.query_row(
                 "SELECT secret_server_key_last4 FROM api_key_sets WHERE project_id = ?1",

@@ -188,9 +188,19 @@ async fn credential_endpoints_are_rate_limited_per_ip_and_per_account() {
 
     // Sign-up per IP.
     for _ in 0..20 {
-        app.post("/api/v1/auth/anonymous/sign-up").client().header("x-forwarded-for", "192.0.2.2").send().await.assert_status(200);
+        app.post("/api/v1/auth/anonymous/sign-up")
+            .client()
+            .header("x-forwarded-for", "192.0.2.2")
+            .send()
+            .await
+            .assert_status(200);
     }
-    app.post("/api/v1/auth/anonymous/sign-up").client().header("x-forwarded-for", "192.0.2.2").send().await.assert_status(429);
+    app.post("/api/v1/auth/anonymous/sign-up")
+        .client()
+        .header("x-forwarded-for", "192.0.2.2")
+        .send()
+        .await
+        .assert_status(429);
 }
 
 #[tokio::test]

@@ -35,7 +35,9 @@ async fn refresh_route_issues_new_access_tokens_without_rotation() {
     assert!(after > 1000, "refresh marks the user active");
     // Same session (no rotation): every refreshed token names the sign-up's session.
     let session = |t: &str| {
-        let payload = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, t.split('.').nth(1).unwrap()).unwrap();
+        let payload =
+            base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, t.split('.').nth(1).unwrap())
+                .unwrap();
         serde_json::from_slice::<serde_json::Value>(&payload).unwrap()["refresh_token_id"].clone()
     };
     assert!(refreshed.iter().all(|t| session(t) == session(&token)));
