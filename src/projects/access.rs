@@ -337,11 +337,10 @@ fn register_schemes(registry: &mut Registry) {
     );
 }
 
+/// The `ApiExtractor` impl every access extractor shares: the security schemes it documents,
+/// whether the operation also works without authentication, and how it reads the request.
 macro_rules! auth_extractor {
-    ($(#[$doc:meta])* $name:ident, [$($allowed:ident),*], [$($scheme:ident),*]) => {
-        $(#[$doc])*
-        pub struct $name(pub RequestAuth);
-
+    ($name:ident, [$($scheme:ident),*], fallback: $fallback:expr, |$req:ident| $extract:expr) => {
         impl<'a> ApiExtractor<'a> for $name {
             const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
             type ParamType = ();
@@ -355,26 +354,36 @@ macro_rules! auth_extractor {
                 vec![$($scheme),*]
             }
 
-            async fn from_request(req: &'a Request, _body: &mut RequestBody, _opts: ExtractParamOptions<()>) -> poem::Result<Self> {
-                const ALLOWED: &[AccessType] = &[$(AccessType::$allowed),*];
-                Ok($name(take_auth(req, ALLOWED)?))
+            fn has_security_fallback() -> bool {
+                $fallback
+            }
+
+            async fn from_request($req: &'a Request, _body: &mut RequestBody, _opts: ExtractParamOptions<()>) -> poem::Result<Self> {
+                $extract
             }
         }
     };
 }
 
-auth_extractor!(
-    /// Client, server or admin access.
-    ClientAuth, [Client, Server, Admin], [CLIENT_KEY_SCHEME, SERVER_KEY_SCHEME, ADMIN_KEY_SCHEME]
-);
-auth_extractor!(
-    /// Server or admin access.
-    ServerAuth, [Server, Admin], [SERVER_KEY_SCHEME, ADMIN_KEY_SCHEME]
-);
-auth_extractor!(
-    /// Admin access only.
-    AdminAuth, [Admin], [ADMIN_KEY_SCHEME]
-);
+const ALL_ACCESS: &[AccessType] = &[AccessType::Client, AccessType::Server, AccessType::Admin];
+
+/// Client, server or admin access.
+pub struct ClientAuth(pub RequestAuth);
+auth_extractor!(ClientAuth, [CLIENT_KEY_SCHEME, SERVER_KEY_SCHEME, ADMIN_KEY_SCHEME], fallback: false, |req| {
+    Ok(ClientAuth(take_auth(req, ALL_ACCESS)?))
+});
+
+/// Server or admin access.
+pub struct ServerAuth(pub RequestAuth);
+auth_extractor!(ServerAuth, [SERVER_KEY_SCHEME, ADMIN_KEY_SCHEME], fallback: false, |req| {
+    Ok(ServerAuth(take_auth(req, &[AccessType::Server, AccessType::Admin])?))
+});
+
+/// Admin access only.
+pub struct AdminAuth(pub RequestAuth);
+auth_extractor!(AdminAuth, [ADMIN_KEY_SCHEME], fallback: false, |req| {
+    Ok(AdminAuth(take_auth(req, &[AccessType::Admin])?))
+});
 
 /// The signed-in user, for handlers that act as the caller (`/users/me`): any access type plus an
 /// `x-stack-access-token`. Without a token the request fails with `CANNOT_GET_OWN_USER_WITHOUT_USER`
@@ -384,59 +393,16 @@ pub struct SignedInUser {
     pub auth: RequestAuth,
     pub user_id: String,
 }
-
-impl<'a> ApiExtractor<'a> for SignedInUser {
-    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
-    type ParamType = ();
-    type ParamRawType = ();
-
-    fn register(registry: &mut Registry) {
-        register_schemes(registry);
-    }
-
-    fn security_schemes() -> Vec<&'static str> {
-        vec![CLIENT_KEY_SCHEME, SERVER_KEY_SCHEME, ADMIN_KEY_SCHEME]
-    }
-
-    async fn from_request(
-        req: &'a Request,
-        _body: &mut RequestBody,
-        _opts: ExtractParamOptions<()>,
-    ) -> poem::Result<Self> {
-        const ALLOWED: &[AccessType] = &[AccessType::Client, AccessType::Server, AccessType::Admin];
-        let auth = take_auth(req, ALLOWED)?;
-        let user_id =
-            auth.user_id().ok_or_else(|| ApiError::from(KnownError::cannot_get_own_user_without_user()))?.to_string();
-        Ok(SignedInUser { auth, user_id })
-    }
-}
+auth_extractor!(SignedInUser, [CLIENT_KEY_SCHEME, SERVER_KEY_SCHEME, ADMIN_KEY_SCHEME], fallback: false, |req| {
+    let auth = take_auth(req, ALL_ACCESS)?;
+    let user_id =
+        auth.user_id().ok_or_else(|| ApiError::from(KnownError::cannot_get_own_user_without_user()))?.to_string();
+    Ok(SignedInUser { auth, user_id })
+});
 
 /// Any access type, or none at all.
 pub struct AnyAuth(pub Option<RequestAuth>);
-
-impl<'a> ApiExtractor<'a> for AnyAuth {
-    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
-    type ParamType = ();
-    type ParamRawType = ();
-
-    fn register(registry: &mut Registry) {
-        register_schemes(registry);
-    }
-
-    fn security_schemes() -> Vec<&'static str> {
-        vec![CLIENT_KEY_SCHEME, SERVER_KEY_SCHEME, ADMIN_KEY_SCHEME]
-    }
-
-    fn has_security_fallback() -> bool {
-        true
-    }
-
-    async fn from_request(
-        req: &'a Request,
-        _body: &mut RequestBody,
-        _opts: ExtractParamOptions<()>,
-    ) -> poem::Result<Self> {
-        pending_schema_error(req)?;
-        Ok(AnyAuth(req.extensions().get::<ResolvedAuth>().and_then(|a| a.0.clone())))
-    }
-}
+auth_extractor!(AnyAuth, [CLIENT_KEY_SCHEME, SERVER_KEY_SCHEME, ADMIN_KEY_SCHEME], fallback: true, |req| {
+    pending_schema_error(req)?;
+    Ok(AnyAuth(req.extensions().get::<ResolvedAuth>().and_then(|a| a.0.clone())))
+});
