@@ -50,8 +50,12 @@ impl AuthService {
         AuthService { infra, users, sessions }
     }
 
-    fn limit(&self, limit: Limit, key: &str) -> ApiResult<()> {
-        self.infra.limiter.check(limit, key)
+    /// Counts a request against `limit`; the key is only built when rate limiting is on.
+    fn limit(&self, limit: Limit, key: impl FnOnce() -> String) -> ApiResult<()> {
+        if !self.infra.limiter.enabled() {
+            return Ok(());
+        }
+        self.infra.limiter.check(limit, &key())
     }
 
     /// Starts a session for `user` inside the caller's transaction and mints both tokens. Also marks
@@ -155,7 +159,7 @@ impl AuthService {
             return Err(KnownError::sign_up_not_enabled().into());
         }
         check_password_strength(&password)?;
-        self.limit(SIGN_UP_PER_IP, &client_key())?;
+        self.limit(SIGN_UP_PER_IP, client_key)?;
 
         let email =
             changes::normalize_email(email).ok_or_else(|| KnownError::schema("body.email must be a valid email"))?;
@@ -197,9 +201,10 @@ impl AuthService {
         if !auth.project().config.credential_enabled {
             return Err(KnownError::password_authentication_not_enabled().into());
         }
-        self.limit(SIGN_IN_PER_IP, &client_key())?;
-        let account = format!("{}/{}", auth.project_id(), changes::normalize_email(email).unwrap_or_default());
-        self.limit(SIGN_IN_PER_ACCOUNT, &account)?;
+        self.limit(SIGN_IN_PER_IP, client_key)?;
+        self.limit(SIGN_IN_PER_ACCOUNT, || {
+            format!("{}/{}", auth.project_id(), changes::normalize_email(email).unwrap_or_default())
+        })?;
 
         let project_id = auth.project_id().to_string();
         let email = email.to_string();
@@ -251,7 +256,7 @@ impl AuthService {
         code: String,
         totp: String,
     ) -> ApiResult<(IssuedSession, bool)> {
-        self.limit(MFA_PER_IP, &client_key())?;
+        self.limit(MFA_PER_IP, client_key)?;
         let (me, project) = (self.clone(), auth.project.clone());
         let outcome = self
             .infra
@@ -292,7 +297,7 @@ impl AuthService {
 
     /// Creates an anonymous user and signs it in.
     pub async fn sign_up_anonymously(self: &Arc<Self>, auth: &RequestAuth) -> ApiResult<IssuedSession> {
-        self.limit(SIGN_UP_PER_IP, &client_key())?;
+        self.limit(SIGN_UP_PER_IP, client_key)?;
         let (me, project) = (self.clone(), auth.project.clone());
         self.infra
             .db
