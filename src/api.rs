@@ -13,6 +13,9 @@ use poem_openapi::OpenApiService;
 use crate::auth::api::AuthApi;
 use crate::auth::tokens_api::{OauthApi, SessionTokensApi};
 use crate::auth::AuthService;
+use crate::emails::api::EmailsApi;
+use crate::emails::mailbox::DevMailboxApi;
+use crate::emails::EmailsService;
 use crate::images::api::ImagesApi;
 use crate::images::ImagesService;
 use crate::infra::Infra;
@@ -33,6 +36,7 @@ pub struct Services {
     pub images: Arc<ImagesService>,
     pub users: Arc<UsersService>,
     pub auth: Arc<AuthService>,
+    pub emails: Arc<EmailsService>,
 }
 
 impl Services {
@@ -42,18 +46,31 @@ impl Services {
         let sessions = Arc::new(SessionsService::new(infra.db.clone()));
         let images = Arc::new(ImagesService::new(infra.db.clone(), &infra.tokens.base_url));
         let users = Arc::new(UsersService::new(infra.clone(), sessions.clone(), images.clone()));
-        let auth = Arc::new(AuthService::new(infra.clone(), users.clone(), sessions.clone()));
-        Arc::new(Services { infra, projects, sessions, images, users, auth })
+        let emails = Arc::new(EmailsService::new(infra.clone()));
+        let auth = Arc::new(AuthService::new(infra.clone(), users.clone(), sessions.clone(), emails.clone()));
+        Arc::new(Services { infra, projects, sessions, images, users, auth, emails })
     }
 
     /// Starts the background jobs of every domain (stopped by `infra.jobs.stop()`).
     pub fn start_jobs(&self) {
         self.sessions.register_jobs(&self.infra.jobs);
+        self.emails.register_jobs(&self.infra.jobs);
     }
 }
 
 /// Every route of `/api/v1`, in spec order.
-pub type Api = (SystemApi, ProjectsApi, UsersApi, SessionsApi, SessionTokensApi, AuthApi, OauthApi, ImagesApi);
+pub type Api = (
+    SystemApi,
+    ProjectsApi,
+    UsersApi,
+    SessionsApi,
+    SessionTokensApi,
+    AuthApi,
+    OauthApi,
+    ImagesApi,
+    EmailsApi,
+    DevMailboxApi,
+);
 
 pub const API_PREFIX: &str = "/api/v1";
 
@@ -67,6 +84,8 @@ pub fn service(s: &Services) -> OpenApiService<Api, ()> {
         AuthApi { auth: s.auth.clone() },
         OauthApi::new(s.infra.clone(), s.projects.clone(), s.auth.clone()),
         ImagesApi { images: s.images.clone() },
+        EmailsApi { emails: s.emails.clone(), users: s.users.clone() },
+        DevMailboxApi { emails: s.emails.clone() },
     );
     crate::openapi_doc::describe(OpenApiService::new(api, "stackd — Stack Auth REST API v1", env!("CARGO_PKG_VERSION")))
 }

@@ -89,6 +89,47 @@ pub struct ServeArgs {
     /// connection stays open, e.g. `10s`.
     #[arg(long, env = "STACKD_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub header_read_timeout: Duration,
+    /// SMTP server for projects on the `shared` e-mail config, e.g. `smtp://user:pass@host:587`,
+    /// `smtps://host:465`, `smtp://127.0.0.1:1025?tls=none`. Without it, mail goes to the
+    /// development mailbox (kept in the database, readable through the API).
+    #[arg(long, env = "STACKD_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// Sender address of mail sent through the server's SMTP server.
+    #[arg(long, env = "STACKD_EMAIL_SENDER_ADDRESS", default_value = "noreply@stackd.localhost")]
+    pub email_sender_address: String,
+    /// Sender name of mail sent through the server's SMTP server. Default: the project's display name.
+    #[arg(long, env = "STACKD_EMAIL_SENDER_NAME")]
+    pub email_sender_name: Option<String>,
+    /// How many times the outbox tries to deliver an e-mail before it gives up (with exponential
+    /// backoff from 10 s, capped at 30 min: 12 attempts span about three hours).
+    #[arg(long, env = "STACKD_EMAIL_MAX_ATTEMPTS", default_value_t = 12)]
+    pub email_max_attempts: u32,
+    /// Development only: serve the development mailbox's Inbucket-style read API
+    /// (`GET /api/v1/mailbox/{name}` and `/{name}/{id}`) on this address, e.g. `127.0.0.1:8105`.
+    #[arg(long, env = "STACKD_DEV_MAILBOX_LISTEN")]
+    pub dev_mailbox_listen: Option<SocketAddr>,
+}
+
+/// Retry schedule of the e-mail outbox.
+#[derive(Debug, Clone)]
+pub struct EmailRetry {
+    /// How often the worker looks for due rows.
+    pub poll_interval: Duration,
+    /// Delay after the first failed attempt; doubled after each further one.
+    pub base: Duration,
+    pub max_delay: Duration,
+    pub max_attempts: u32,
+}
+
+/// Server-level mail settings.
+#[derive(Debug, Clone)]
+pub struct MailConfig {
+    /// `None`: deliver to the development mailbox.
+    pub smtp: Option<crate::mail::SmtpSettings>,
+    pub sender_address: String,
+    pub sender_name: Option<String>,
+    pub retry: EmailRetry,
+    pub dev_mailbox_listen: Option<SocketAddr>,
 }
 
 /// Validated runtime configuration.
@@ -110,6 +151,7 @@ pub struct Config {
     pub header_read_timeout: Duration,
     /// Start the background jobs (always, except in tests that drive them by hand).
     pub background_jobs: bool,
+    pub mail: MailConfig,
 }
 
 impl Config {
@@ -128,6 +170,19 @@ impl Config {
             trusted_proxy_header: None,
             header_read_timeout: Duration::from_secs(10),
             background_jobs: true,
+            mail: MailConfig {
+                smtp: None,
+                sender_address: "noreply@stackd.localhost".into(),
+                sender_name: None,
+                // Fast retries, so outage tests take seconds.
+                retry: EmailRetry {
+                    poll_interval: Duration::from_millis(50),
+                    base: Duration::from_millis(100),
+                    max_delay: Duration::from_millis(500),
+                    max_attempts: 100,
+                },
+                dev_mailbox_listen: None,
+            },
         }
     }
 
@@ -163,7 +218,30 @@ impl Config {
             }
             other => other.map(|h| h.trim().to_ascii_lowercase()),
         };
+        let smtp = args.smtp_url.as_deref().map(crate::mail::SmtpSettings::from_url).transpose()?;
+        if !crate::mail::is_valid_address(&args.email_sender_address) {
+            return Err(format!(
+                "STACKD_EMAIL_SENDER_ADDRESS (--email-sender-address): {:?} is not an e-mail address",
+                args.email_sender_address
+            ));
+        }
+        if args.dev_mailbox_listen.is_some() && !(args.dev && smtp.is_none()) {
+            return Err("STACKD_DEV_MAILBOX_LISTEN (--dev-mailbox-listen) needs development mode (--dev) and no STACKD_SMTP_URL".into());
+        }
+        let mail = MailConfig {
+            smtp,
+            sender_address: args.email_sender_address,
+            sender_name: args.email_sender_name.filter(|n| !n.trim().is_empty()),
+            retry: EmailRetry {
+                poll_interval: Duration::from_millis(200),
+                base: Duration::from_secs(10),
+                max_delay: Duration::from_secs(30 * 60),
+                max_attempts: args.email_max_attempts.max(1),
+            },
+            dev_mailbox_listen: args.dev_mailbox_listen,
+        };
         Ok(Config {
+            mail,
             listen: args.listen,
             db_path: args.db.path,
             synchronous_full: args.db.synchronous == "full",

@@ -19,11 +19,38 @@ pub const MAX_ATTEMPTS: i64 = 20;
 
 /// Code types, as upstream names them.
 pub const ONE_TIME_PASSWORD: &str = "ONE_TIME_PASSWORD";
+pub const PASSWORD_RESET: &str = "PASSWORD_RESET";
+pub const CONTACT_CHANNEL_VERIFICATION: &str = "CONTACT_CHANNEL_VERIFICATION";
+/// One-click unsubscribe links (spec 20 §5.7).
+pub const EMAIL_UNSUBSCRIBE: &str = "EMAIL_UNSUBSCRIBE";
+
+/// Default lifetime of a mailed code (spec 10 §3).
+pub const DEFAULT_LIFETIME_MILLIS: i64 = 7 * 24 * 3600 * 1000;
 
 /// A code that passed the checks: its row id and stored payload.
 pub struct ValidCode {
     pub id: String,
     pub data: Value,
+    pub method: Value,
+}
+
+/// `url` with its `code` query parameter set to `code` (other parameters and the fragment kept).
+pub fn link_with_code(url: &str, code: &str) -> String {
+    let (before_fragment, fragment) = match url.split_once('#') {
+        Some((b, f)) => (b, Some(f)),
+        None => (url, None),
+    };
+    let (base, query) = before_fragment.split_once('?').unwrap_or((before_fragment, ""));
+    let mut params: Vec<&str> =
+        query.split('&').filter(|p| !p.is_empty() && !p.starts_with("code=") && *p != "code").collect();
+    let code_param = format!("code={code}");
+    params.push(&code_param);
+    let mut link = format!("{base}?{}", params.join("&"));
+    if let Some(f) = fragment {
+        link.push('#');
+        link.push_str(f);
+    }
+    link
 }
 
 /// Stores a new code and returns it in plain text (the only time it exists unhashed).
@@ -68,7 +95,7 @@ pub fn parse(code: &str) -> ApiResult<String> {
 pub fn check(tx: &Tx, project_id: &str, kind: &str, code: &str, now: i64) -> ApiResult<Result<ValidCode, KnownError>> {
     let found = tx
         .query_row(
-            "SELECT id, data, expires_at, used_at, attempt_count FROM verification_codes
+            "SELECT id, data, expires_at, used_at, attempt_count, method FROM verification_codes
              WHERE project_id = ?1 AND type = ?2 AND code_hash = ?3",
             params![project_id, kind, hash_secret(code).to_vec()],
             |r| {
@@ -78,6 +105,7 @@ pub fn check(tx: &Tx, project_id: &str, kind: &str, code: &str, now: i64) -> Api
                     r.get::<_, i64>(2)?,
                     r.get::<_, Option<i64>>(3)?,
                     r.get::<_, i64>(4)?,
+                    r.get::<_, String>(5)?,
                 ))
             },
         )
@@ -86,7 +114,7 @@ pub fn check(tx: &Tx, project_id: &str, kind: &str, code: &str, now: i64) -> Api
         "UPDATE verification_codes SET attempt_count = attempt_count + 1 WHERE project_id = ?1 AND nonce_hash = ?2",
         params![project_id, hash_secret(&code[CODE_LENGTH - NONCE_LENGTH..]).to_vec()],
     )?;
-    let Some((id, data, expires_at, used_at, attempts)) = found else {
+    let Some((id, data, expires_at, used_at, attempts, method)) = found else {
         return Ok(Err(KnownError::verification_code_not_found()));
     };
     if expires_at <= now {
@@ -106,10 +134,47 @@ pub fn check(tx: &Tx, project_id: &str, kind: &str, code: &str, now: i64) -> Api
             "Too many attempts were made with this code; it is no longer valid.",
         )));
     }
-    Ok(Ok(ValidCode { id, data: serde_json::from_str(&data).unwrap_or(Value::Null) }))
+    Ok(Ok(ValidCode {
+        id,
+        data: serde_json::from_str(&data).unwrap_or(Value::Null),
+        method: serde_json::from_str(&method).unwrap_or(Value::Null),
+    }))
+}
+
+/// The project of a code found by its hash alone (links that carry no project, like unsubscribe).
+pub fn project_of(conn: &rusqlite::Connection, kind: &str, code: &str) -> ApiResult<Option<String>> {
+    Ok(conn
+        .query_row(
+            "SELECT project_id FROM verification_codes WHERE type = ?1 AND code_hash = ?2",
+            params![kind, hash_secret(code).to_vec()],
+            |r| r.get(0),
+        )
+        .optional()?)
 }
 
 pub fn mark_used(tx: &Tx, id: &str, now: i64) -> ApiResult<()> {
     tx.execute("UPDATE verification_codes SET used_at = ?2 WHERE id = ?1", params![id, now])?;
     Ok(())
+}
+
+/// The e-mail address a code was sent to (`method.email`).
+impl ValidCode {
+    pub fn email(&self) -> Option<&str> {
+        self.method.get("email").and_then(|v| v.as_str())
+    }
+
+    pub fn user_id(&self) -> Option<&str> {
+        self.data.get("user_id").and_then(|v| v.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_keep_other_parameters() {
+        assert_eq!(link_with_code("http://localhost:3000/cb", "abc"), "http://localhost:3000/cb?code=abc");
+        assert_eq!(link_with_code("https://a/cb?x=1&code=old#top", "abc"), "https://a/cb?x=1&code=abc#top");
+    }
 }

@@ -20,6 +20,11 @@ pub enum Tag {
     Oauth,
     /// Images uploaded as data URLs (profile pictures), served back.
     Images,
+    /// A user's e-mail addresses: create, verify, use for sign-in.
+    ContactChannels,
+    /// E-mail: send-email, the outbox, notification preferences, templates and themes, the
+    /// development mailbox.
+    Emails,
 }
 
 /// `{"success": true}`, the body of deletes and other actions without a result.

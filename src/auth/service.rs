@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::auth::{check_password_strength, mfa};
 use crate::crypto::{password, random_secret};
 use crate::db::{now_millis, Tx};
+use crate::emails::EmailsService;
 use crate::error::{ApiResult, KnownError};
 use crate::infra::Infra;
 use crate::projects::access::RequestAuth;
@@ -39,6 +40,7 @@ pub struct AuthService {
     infra: Arc<Infra>,
     users: Arc<UsersService>,
     sessions: Arc<SessionsService>,
+    emails: Arc<EmailsService>,
 }
 
 fn client_key() -> String {
@@ -46,8 +48,13 @@ fn client_key() -> String {
 }
 
 impl AuthService {
-    pub fn new(infra: Arc<Infra>, users: Arc<UsersService>, sessions: Arc<SessionsService>) -> Self {
-        AuthService { infra, users, sessions }
+    pub fn new(
+        infra: Arc<Infra>,
+        users: Arc<UsersService>,
+        sessions: Arc<SessionsService>,
+        emails: Arc<EmailsService>,
+    ) -> Self {
+        AuthService { infra, users, sessions, emails }
     }
 
     /// Counts a request against `limit`; the key is only built when rate limiting is on.

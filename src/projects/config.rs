@@ -10,6 +10,21 @@ pub struct TrustedDomain {
     pub handler_path: String,
 }
 
+/// A project's own SMTP server (`email_config.type = "standard"`, spec 20 §5.1). The password is
+/// kept because SMTP needs it in the clear; it is never returned by the API.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StandardEmailServer {
+    pub host: String,
+    pub port: u16,
+    pub username: String,
+    pub password: String,
+    pub sender_name: String,
+    pub sender_email: String,
+}
+
+/// Upstream's "Default Light" theme, what new projects use.
+pub const DEFAULT_EMAIL_THEME: &str = "1df07ae6-abf3-4a40-83a5-a1a2cbe336ac";
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct ProjectConfig {
@@ -30,6 +45,10 @@ pub struct ProjectConfig {
     pub user_default_permissions: Vec<String>,
     pub require_email_verification: bool,
     pub require_publishable_client_key: bool,
+    /// `None` = the server's shared e-mail settings.
+    pub email_server: Option<StandardEmailServer>,
+    /// Theme of e-mails that do not choose one.
+    pub email_theme: String,
 }
 
 /// Upstream's schema defaults (`config/schema.ts`).
@@ -53,6 +72,8 @@ impl Default for ProjectConfig {
             user_default_permissions: vec![],
             require_email_verification: false,
             require_publishable_client_key: false,
+            email_server: None,
+            email_theme: DEFAULT_EMAIL_THEME.into(),
         }
     }
 }

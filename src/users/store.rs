@@ -141,6 +141,14 @@ pub fn list(conn: &Connection, project_id: &str, q: &ListQuery) -> ApiResult<(Ve
 }
 
 /// Inserts a bare user row; e-mail, password and the rest are applied by [`super::changes`].
+/// Ids of a project's users, oldest first, at most `limit`.
+pub fn all_ids(conn: &Connection, project_id: &str, limit: usize) -> ApiResult<Vec<String>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT id FROM users WHERE project_id = ?1 ORDER BY signed_up_at, id LIMIT ?2")?;
+    let ids = stmt.query_map(params![project_id, limit as i64], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
+    Ok(ids)
+}
+
 pub fn insert(tx: &Tx, project_id: &str, user_id: &str, is_anonymous: bool) -> ApiResult<()> {
     let now = now_millis();
     tx.prepare_cached(
