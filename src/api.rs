@@ -13,6 +13,8 @@ use poem_openapi::OpenApiService;
 use crate::auth::api::AuthApi;
 use crate::auth::tokens_api::{OauthApi, SessionTokensApi};
 use crate::auth::AuthService;
+use crate::contact_channels::api::ContactChannelsApi;
+use crate::contact_channels::ContactChannelsService;
 use crate::emails::api::EmailsApi;
 use crate::emails::mailbox::DevMailboxApi;
 use crate::emails::EmailsService;
@@ -37,6 +39,7 @@ pub struct Services {
     pub users: Arc<UsersService>,
     pub auth: Arc<AuthService>,
     pub emails: Arc<EmailsService>,
+    pub contact_channels: Arc<ContactChannelsService>,
 }
 
 impl Services {
@@ -47,8 +50,15 @@ impl Services {
         let images = Arc::new(ImagesService::new(infra.db.clone(), &infra.tokens.base_url));
         let users = Arc::new(UsersService::new(infra.clone(), sessions.clone(), images.clone()));
         let emails = Arc::new(EmailsService::new(infra.clone()));
-        let auth = Arc::new(AuthService::new(infra.clone(), users.clone(), sessions.clone(), emails.clone()));
-        Arc::new(Services { infra, projects, sessions, images, users, auth, emails })
+        let contact_channels = Arc::new(ContactChannelsService::new(infra.clone(), emails.clone()));
+        let auth = Arc::new(AuthService::new(
+            infra.clone(),
+            users.clone(),
+            sessions.clone(),
+            emails.clone(),
+            contact_channels.clone(),
+        ));
+        Arc::new(Services { infra, projects, sessions, images, users, auth, emails, contact_channels })
     }
 
     /// Starts the background jobs of every domain (stopped by `infra.jobs.stop()`).
@@ -68,6 +78,7 @@ pub type Api = (
     AuthApi,
     OauthApi,
     ImagesApi,
+    ContactChannelsApi,
     EmailsApi,
     DevMailboxApi,
 );
@@ -84,6 +95,7 @@ pub fn service(s: &Services) -> OpenApiService<Api, ()> {
         AuthApi { auth: s.auth.clone() },
         OauthApi::new(s.infra.clone(), s.projects.clone(), s.auth.clone()),
         ImagesApi { images: s.images.clone() },
+        ContactChannelsApi { channels: s.contact_channels.clone() },
         EmailsApi { emails: s.emails.clone(), users: s.users.clone() },
         DevMailboxApi { emails: s.emails.clone() },
     );

@@ -104,6 +104,9 @@ pub struct ServeArgs {
     /// backoff from 10 s, capped at 30 min: 12 attempts span about three hours).
     #[arg(long, env = "STACKD_EMAIL_MAX_ATTEMPTS", default_value_t = 12)]
     pub email_max_attempts: u32,
+    /// Delay before the second delivery attempt of an e-mail; doubled after each failure, up to 30 min.
+    #[arg(long, env = "STACKD_EMAIL_RETRY_BASE", default_value = "10s", value_parser = parse_duration)]
+    pub email_retry_base: Duration,
     /// Development only: serve the development mailbox's Inbucket-style read API
     /// (`GET /api/v1/mailbox/{name}` and `/{name}/{id}`) on this address, e.g. `127.0.0.1:8105`.
     #[arg(long, env = "STACKD_DEV_MAILBOX_LISTEN")]
@@ -234,8 +237,8 @@ impl Config {
             sender_name: args.email_sender_name.filter(|n| !n.trim().is_empty()),
             retry: EmailRetry {
                 poll_interval: Duration::from_millis(200),
-                base: Duration::from_secs(10),
-                max_delay: Duration::from_secs(30 * 60),
+                base: args.email_retry_base.max(Duration::from_secs(1)),
+                max_delay: Duration::from_secs(30 * 60).max(args.email_retry_base),
                 max_attempts: args.email_max_attempts.max(1),
             },
             dev_mailbox_listen: args.dev_mailbox_listen,

@@ -13,6 +13,7 @@ pub mod api;
 pub mod auth;
 pub mod cache;
 pub mod config;
+pub mod contact_channels;
 pub mod crypto;
 pub mod db;
 pub mod emails;

@@ -42,7 +42,10 @@ pub struct RunningServer {
     pub base_url: String,
     pub services: Arc<Services>,
     pub db: Db,
+    /// Where the development mailbox's Inbucket API listens (`--dev-mailbox-listen`).
+    pub mailbox_addr: Option<SocketAddr>,
     stop: Option<oneshot::Sender<()>>,
+    stop_mailbox: Arc<tokio::sync::Notify>,
     task: tokio::task::JoinHandle<()>,
     _lock: Option<db::FileLock>,
 }
@@ -65,6 +68,7 @@ impl RunningServer {
 
     /// Runs the background jobs' last round (e.g. buffered activity), then checkpoints the database.
     async fn close(&mut self) {
+        self.stop_mailbox.notify_one();
         self.services.infra.jobs.stop().await;
         self.db.close();
     }
@@ -93,10 +97,26 @@ pub async fn start(config: Config, shutdown_on_signal: bool) -> Result<RunningSe
         );
     }
     let (dev, header_timeout, jobs) = (config.dev, config.header_read_timeout, config.background_jobs);
+    let mailbox_listen = config.mail.dev_mailbox_listen;
     let infra = Infra::new(config, database.clone(), &base_url);
     let services = Services::new(infra);
+    let stop_mailbox = Arc::new(tokio::sync::Notify::new());
+    let mailbox_addr = match mailbox_listen {
+        Some(listen) => {
+            let stop = stop_mailbox.clone();
+            let addr = crate::emails::mailbox::serve_inbucket(listen, services.emails.clone(), async move {
+                stop.notified().await
+            })
+            .await
+            .map_err(|e| {
+                format!("cannot listen on {listen} (--dev-mailbox-listen / STACKD_DEV_MAILBOX_LISTEN): {e}")
+            })?;
+            Some(addr)
+        }
+        None => None,
+    };
     if dev {
-        print_dev_banner(&base_url, created_internal);
+        print_dev_banner(&base_url, created_internal, services.emails.uses_dev_mailbox(), mailbox_addr);
     } else if services.projects.count().map_err(|e| format!("cannot read the database: {e}"))? == 0 {
         tracing::warn!(
             "the database has no project yet: create one with `stackd project create --name \"My app\" --db <this database>` \
@@ -129,7 +149,9 @@ pub async fn start(config: Config, shutdown_on_signal: bool) -> Result<RunningSe
         base_url,
         db: services.infra.db.clone(),
         services,
+        mailbox_addr,
         stop: Some(stop_tx),
+        stop_mailbox,
         task,
         _lock: lock,
     })
@@ -241,7 +263,12 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
-fn print_dev_banner(base_url: &str, created: bool) {
+fn print_dev_banner(base_url: &str, created: bool, dev_mailbox: bool, mailbox_addr: Option<SocketAddr>) {
+    let mail = match (dev_mailbox, mailbox_addr) {
+        (false, _) => "  E-mail:                     sent through STACKD_SMTP_URL".to_string(),
+        (true, None) => "  E-mail:                     development mailbox (GET /api/v1/internal/dev-mailbox, admin key; links are logged)".to_string(),
+        (true, Some(a)) => format!("  E-mail:                     development mailbox, Inbucket API at http://{a}/api/v1/mailbox/<name>"),
+    };
     println!(
         "\nstackd development mode ({})\n\
          \n  Base URL (SDK baseUrl):     {base_url}\
@@ -249,6 +276,7 @@ fn print_dev_banner(base_url: &str, created: bool) {
          \n  Publishable client key:     {}\
          \n  Secret server key:          {}\
          \n  Super secret admin key:     {}\
+         \n{mail}\
          \n\n  These keys and the development server secret are public: never use --dev in production.\n",
         if created { "created project `internal`" } else { "project `internal` already existed" },
         projects::DEV_PUBLISHABLE_CLIENT_KEY,

@@ -5,6 +5,8 @@
 
 pub mod api;
 pub mod mfa;
+pub mod otp;
+pub mod password;
 pub mod service;
 pub mod tokens_api;
 

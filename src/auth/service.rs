@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::auth::{check_password_strength, mfa};
+use crate::contact_channels::ContactChannelsService;
 use crate::crypto::{password, random_secret};
 use crate::db::{now_millis, Tx};
 use crate::emails::EmailsService;
@@ -37,13 +38,14 @@ pub struct IssuedSession {
 }
 
 pub struct AuthService {
-    infra: Arc<Infra>,
-    users: Arc<UsersService>,
-    sessions: Arc<SessionsService>,
-    emails: Arc<EmailsService>,
+    pub(super) infra: Arc<Infra>,
+    pub(super) users: Arc<UsersService>,
+    pub(super) sessions: Arc<SessionsService>,
+    pub(super) emails: Arc<EmailsService>,
+    pub(super) contact_channels: Arc<ContactChannelsService>,
 }
 
-fn client_key() -> String {
+pub(super) fn client_key() -> String {
     crate::request_info::client_ip().map(|ip| ip.to_string()).unwrap_or_else(|| "unknown".into())
 }
 
@@ -53,12 +55,13 @@ impl AuthService {
         users: Arc<UsersService>,
         sessions: Arc<SessionsService>,
         emails: Arc<EmailsService>,
+        contact_channels: Arc<ContactChannelsService>,
     ) -> Self {
-        AuthService { infra, users, sessions, emails }
+        AuthService { infra, users, sessions, emails, contact_channels }
     }
 
     /// Counts a request against `limit`; the key is only built when rate limiting is on.
-    fn limit(&self, limit: Limit, key: impl FnOnce() -> String) -> ApiResult<()> {
+    pub(super) fn limit(&self, limit: Limit, key: impl FnOnce() -> String) -> ApiResult<()> {
         if !self.infra.limiter.enabled() {
             return Ok(());
         }
@@ -131,7 +134,7 @@ impl AuthService {
     }
 
     /// The signed-in user if it is anonymous: sign-up then upgrades it in place.
-    async fn anonymous_caller(&self, auth: &RequestAuth) -> ApiResult<Option<String>> {
+    pub(super) async fn anonymous_caller(&self, auth: &RequestAuth) -> ApiResult<Option<String>> {
         let Some(token) = auth.token.as_ref().filter(|t| t.is_anonymous) else {
             return Ok(None);
         };
@@ -181,6 +184,7 @@ impl AuthService {
             ..Default::default()
         };
         let (me, project) = (self.clone(), auth.project.clone());
+        let callback = verification_callback_url.map(String::from);
         self.infra
             .db
             .write(move |tx| {
@@ -193,6 +197,10 @@ impl AuthService {
                     }
                     None => me.users.create_in(tx, &project.id, changes)?,
                 };
+                // The verification e-mail is queued with the account: both or neither (spec 10 §4.1).
+                if let (Some(url), Some(email)) = (&callback, &user.primary_email) {
+                    me.contact_channels.send_verification_in(tx, project, &user.id, email, url)?;
+                }
                 me.issue_session_in(tx, project, &user, DEFAULT_SESSION_MILLIS, false)
             })
             .await

@@ -251,6 +251,7 @@ pub struct SendTestEmailBody {
 pub struct SendTestEmailResult {
     pub success: bool,
     /// Why sending failed (only when `success` is false).
+    #[oai(skip_serializing_if_is_none)]
     pub error_message: Option<String>,
 }
 

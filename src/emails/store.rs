@@ -301,7 +301,7 @@ pub fn list_mailbox(
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {MAILBOX_COLUMNS} FROM (
             SELECT * FROM dev_mailbox
-            WHERE (?1 IS NULL OR project_id = ?1) AND (?2 IS NULL OR mailbox = ?2) AND (?3 IS NULL OR to_address = ?3)
+            WHERE (?1 IS NULL OR project_id = ?1) AND (?2 IS NULL OR mailbox = ?2) AND (?3 IS NULL OR lower(to_address) = ?3)
             ORDER BY id DESC LIMIT ?4)
          ORDER BY id"
     ))?;

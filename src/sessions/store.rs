@@ -87,6 +87,16 @@ pub fn delete(tx: &Tx, project_id: &str, session_id: &str) -> ApiResult<bool> {
     Ok(forget(tx, hashes) > 0)
 }
 
+/// Deletes every session of a user except the one whose refresh token hashes to `keep`.
+pub fn delete_all_for_user_except(tx: &Tx, user_id: &str, keep: &SecretHash) -> ApiResult<()> {
+    let mut stmt = tx.prepare_cached(
+        "DELETE FROM sessions WHERE user_id = ?1 AND refresh_token_hash != ?2 RETURNING refresh_token_hash",
+    )?;
+    let hashes = stmt.query_map(params![user_id, keep.as_slice()], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    forget(tx, hashes);
+    Ok(())
+}
+
 pub fn delete_all_for_user(tx: &Tx, user_id: &str) -> ApiResult<()> {
     let mut stmt = tx.prepare_cached("DELETE FROM sessions WHERE user_id = ?1 RETURNING refresh_token_hash")?;
     let hashes = stmt.query_map([user_id], |r| r.get(0))?.collect::<Result<_, _>>()?;

@@ -14,6 +14,7 @@ const INFRASTRUCTURE: &[&str] = &[
     "hashing",
     "infra",
     "jobs",
+    "mail",
     "openapi_doc",
     "payload",
     "rate_limit",
@@ -22,10 +23,22 @@ const INFRASTRUCTURE: &[&str] = &[
     "tokens",
     "web",
 ];
-const DOMAINS: &[&str] = &["auth", "images", "projects", "sessions", "system", "teams", "users", "verification"];
+const DOMAINS: &[&str] = &[
+    "auth",
+    "contact_channels",
+    "emails",
+    "images",
+    "projects",
+    "sessions",
+    "system",
+    "teams",
+    "users",
+    "verification",
+];
 const ASSEMBLY: &[&str] = &["api", "pipeline", "server"];
 /// The domains that serve routes: the route assembly builds each of them.
-const ROUTED_DOMAINS: &[&str] = &["auth", "images", "projects", "sessions", "system", "users"];
+const ROUTED_DOMAINS: &[&str] =
+    &["auth", "contact_channels", "emails", "images", "projects", "sessions", "system", "users"];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {

@@ -7,6 +7,8 @@ use stackd::config::Config;
 use stackd::projects::{self, service::create_with_keys, ProjectConfig};
 use stackd::server::RunningServer;
 
+pub use crate::smtp_sink::SmtpSink;
+
 #[derive(Clone, Debug)]
 pub struct Keys {
     pub project_id: String,
@@ -25,6 +27,17 @@ pub struct TestApp {
     pub other: Keys,
     _dir: tempfile::TempDir,
 }
+
+/// The real server with an SMTP sink of its own as the server's mail server.
+pub async fn spawn_app_with_smtp() -> (TestApp, SmtpSink) {
+    let sink = SmtpSink::start().await;
+    let url = sink.url();
+    let app = spawn_app_with(move |c| c.mail.smtp = Some(stackd::mail::SmtpSettings::from_url(&url).unwrap())).await;
+    (app, sink)
+}
+
+/// A trusted callback URL of `internal` (localhost is allowed there).
+pub const CALLBACK: &str = "http://localhost:3000/handler/callback";
 
 /// The real server in development mode (no rate limits) on an ephemeral port.
 pub async fn spawn_app() -> TestApp {
@@ -125,6 +138,15 @@ impl TestApp {
             b["access_token"].as_str().unwrap().into(),
             b["refresh_token"].as_str().unwrap().into(),
         )
+    }
+
+    /// Password sign-in on `internal`; the response.
+    pub async fn sign_in(&self, email: &str, password: &str) -> Resp {
+        self.post("/api/v1/auth/password/sign-in")
+            .client()
+            .json(json!({"email": email, "password": password}))
+            .send()
+            .await
     }
 
     /// `POST /auth/sessions/current/refresh` with client access and the given refresh token.

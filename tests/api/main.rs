@@ -1,11 +1,15 @@
 //! Integration tests: the real server on an ephemeral port with a temporary SQLite file, over HTTP.
 
 mod helpers;
+mod smtp_sink;
 
 mod architecture;
 mod auth;
 mod cli;
 mod conformance;
+mod contact_channels;
+mod email_flows;
+mod emails;
 mod logging;
 mod openapi;
 mod pipeline;
