@@ -163,3 +163,114 @@ test("the SDK refreshes an expired access token and carries on", async () => {
   assert.ok(decodeJwt(second).exp > firstClaims.exp);
   assert.equal(decodeJwt(second).refresh_token_id, firstClaims.refresh_token_id, "same session, no rotation");
 });
+
+// --- E-mail flows: the server runs without SMTP, so mail lands in the development mailbox, read
+// back through the admin API (the "delivered mail" of these tests).
+const CALLBACK_URL = "http://localhost:3000/handler/callback";
+const SUPER_SECRET_ADMIN_KEY = "this-super-secret-admin-key-is-for-local-development-only";
+
+async function mailTo(address, { count = 1, timeoutMs = 10000 } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await fetch(`${baseUrl}/api/v1/internal/dev-mailbox?to=${encodeURIComponent(address)}`, {
+      headers: {
+        "x-stack-access-type": "admin",
+        "x-stack-project-id": PROJECT_ID,
+        "x-stack-super-secret-admin-key": SUPER_SECRET_ADMIN_KEY,
+      },
+    });
+    assert.equal(r.status, 200);
+    const { items } = await r.json();
+    if (items.length >= count) return items[items.length - 1];
+    if (Date.now() > deadline) throw new Error(`no e-mail to ${address} arrived`);
+    await new Promise((res) => setTimeout(res, 50));
+  }
+}
+
+function codeIn(message) {
+  const m = message.text.match(/code=([0-9a-z]{45})/);
+  assert.ok(m, `the e-mail has a link with a code: ${message.text}`);
+  return m[1];
+}
+
+test("sendForgotPasswordEmail, then reset with the mailed code and sign in with the new password", async () => {
+  const app = clientApp();
+  await app.signUpWithCredential({ email: "sdk-reset@example.com", password: "old-password-1", noRedirect: true, noVerificationCallback: true });
+  const sent = await clientApp().sendForgotPasswordEmail("sdk-reset@example.com", { callbackUrl: CALLBACK_URL });
+  assert.equal(sent.status, "ok");
+  const mail = await mailTo("sdk-reset@example.com");
+  assert.match(mail.subject, /^Reset your password at /);
+  const code = codeIn(mail);
+  assert.equal((await app.verifyPasswordResetCode(code)).status, "ok");
+  assert.equal((await app.resetPassword({ code, password: "new-password-1" })).status, "ok");
+  const old = await clientApp().signInWithCredential({ email: "sdk-reset@example.com", password: "old-password-1", noRedirect: true });
+  assert.equal(old.status, "error");
+  const fresh = await clientApp().signInWithCredential({ email: "sdk-reset@example.com", password: "new-password-1", noRedirect: true });
+  assert.equal(fresh.status, "ok");
+  // The code is used up.
+  const again = await app.resetPassword({ code, password: "third-password-1" });
+  assert.equal(again.status, "error");
+});
+
+test("magic link: sendMagicLinkEmail, then sign in with the mailed code", async () => {
+  const app = clientApp();
+  const sent = await app.sendMagicLinkEmail("sdk-magic@example.com", { callbackUrl: CALLBACK_URL });
+  assert.equal(sent.status, "ok");
+  assert.equal(sent.data.nonce.length, 39);
+  const mail = await mailTo("sdk-magic@example.com");
+  const code = codeIn(mail);
+  assert.ok(mail.subject.endsWith(code.slice(0, 6).toUpperCase()));
+  const signedIn = await app.signInWithMagicLink(code, { noRedirect: true });
+  assert.equal(signedIn.status, "ok");
+  const user = await app.getUser();
+  assert.equal(user.primaryEmail, "sdk-magic@example.com");
+  assert.equal(user.primaryEmailVerified, true);
+});
+
+test("contact channel: create, sendVerificationEmail, verify with the mailed code", async () => {
+  const app = clientApp();
+  await app.signUpWithCredential({ email: "sdk-channels@example.com", password: "password-123", noRedirect: true, noVerificationCallback: true });
+  const user = await app.getUser();
+  const channel = await user.createContactChannel({ type: "email", value: "sdk-second@example.com", usedForAuth: false });
+  assert.equal(channel.isVerified, false);
+  await channel.sendVerificationEmail({ callbackUrl: CALLBACK_URL });
+  const code = codeIn(await mailTo("sdk-second@example.com"));
+  assert.equal((await app.verifyEmail(code)).status, "ok");
+  const channels = await user.listContactChannels();
+  assert.equal(channels.find((c) => c.value === "sdk-second@example.com").isVerified, true);
+
+  // The primary address through the user's sendVerificationEmail.
+  await user.sendVerificationEmail({ callbackUrl: CALLBACK_URL });
+  const primaryCode = codeIn(await mailTo("sdk-channels@example.com"));
+  assert.equal((await app.verifyEmail(primaryCode)).status, "ok");
+  const serverView = await serverApp().getUser(user.id);
+  assert.equal(serverView.primaryEmailVerified, true);
+});
+
+test("updatePassword", async () => {
+  const app = clientApp();
+  await app.signUpWithCredential({ email: "sdk-update@example.com", password: "password-123", noRedirect: true, noVerificationCallback: true });
+  const user = await app.getUser();
+  // The SDK returns (does not throw) these errors, and nothing on success.
+  const wrong = await user.updatePassword({ oldPassword: "not-the-password", newPassword: "new-password-1" });
+  assert.equal(wrong.errorCode, "PASSWORD_CONFIRMATION_MISMATCH");
+  const ok = await user.updatePassword({ oldPassword: "password-123", newPassword: "new-password-1" });
+  assert.equal(ok, undefined);
+  // This session survives the change.
+  assert.equal((await app.getUser()).id, user.id);
+  const fresh = await clientApp().signInWithCredential({ email: "sdk-update@example.com", password: "new-password-1", noRedirect: true });
+  assert.equal(fresh.status, "ok");
+});
+
+test("sendEmail from the server app", async () => {
+  const server = serverApp();
+  const user = await server.createUser({ primaryEmail: "sdk-send@example.com", primaryEmailAuthEnabled: true, displayName: "Reader" });
+  await server.sendEmail({ userIds: [user.id], subject: "Release notes", html: "<p>Hello {{ userDisplayName }}</p>" });
+  const mail = await mailTo("sdk-send@example.com");
+  assert.equal(mail.subject, "Release notes");
+  assert.match(mail.html, /Hello Reader/);
+  await assert.rejects(server.sendEmail({ userIds: ["8e6a9c0e-0000-4000-8000-000000000000"], html: "<p>x</p>" }), (e) => {
+    assert.match(String(e), /USER_ID_DOES_NOT_EXIST/);
+    return true;
+  });
+});
