@@ -9,7 +9,7 @@ if ! command -v wrk >/dev/null; then
   (apt-get update -qq && apt-get install -y -qq wrk) >/dev/null
 fi
 
-cargo build --release --bin stackd --example argon2_time --example token_time -q
+cargo build --release --bin stackd --example argon2_time --example token_time --example smtp_sink -q
 # Cargo's real target directory (CARGO_TARGET_DIR or .cargo/config may move it).
 TARGET_DIR=${TARGET_DIR:-$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')}
 # The two CPU-bound primitives, measured on an idle machine before any load.
@@ -22,9 +22,14 @@ PORT=${BENCH_PORT:-18102}
 BASE="http://127.0.0.1:$PORT"
 DURATION=${BENCH_DURATION:-10s}
 CONNECTIONS=${BENCH_CONNECTIONS:-64}
-STACKD_LOG=warn "$BIN" serve --dev --db "$DIR/bench.db" --listen "127.0.0.1:$PORT" > "$DIR/server.log" 2>&1 &
+SMTP_PORT=${BENCH_SMTP_PORT:-18125}
+# A local SMTP sink (examples/smtp_sink.rs) receives the e-mails the OTP scenario queues.
+"$TARGET_DIR"/release/examples/smtp_sink "$SMTP_PORT" "$DIR/smtp.count" &
+SINK=$!
+STACKD_LOG=warn "$BIN" serve --dev --db "$DIR/bench.db" --listen "127.0.0.1:$PORT" \
+  --smtp-url "smtp://127.0.0.1:$SMTP_PORT?tls=none" > "$DIR/server.log" 2>&1 &
 PID=$!
-trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$DIR"' EXIT
+trap 'kill $PID $SINK 2>/dev/null; wait $PID $SINK 2>/dev/null || true; rm -rf "$DIR"' EXIT
 for _ in $(seq 100); do curl -fs "$BASE/health" >/dev/null && break; sleep 0.05; done
 
 PCK=this-publishable-client-key-is-for-local-development-only
@@ -69,11 +74,20 @@ wrk.headers["content-type"] = "application/json"
 wrk.body = '{"email":"bench@example.com","password":"bench-password-1"}'
 LUA
 
+cat > "$DIR/otp.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["x-stack-access-type"] = "client"
+wrk.headers["x-stack-project-id"] = "internal"
+wrk.headers["x-stack-publishable-client-key"] = "$PCK"
+wrk.headers["content-type"] = "application/json"
+wrk.body = '{"email":"otp-bench@example.com","callback_url":"http://localhost:3000/handler/magic-link-callback"}'
+LUA
+
 ms() { # wrk latency (e.g. 812.00us, 1.20ms, 1.02s) → milliseconds
   awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000; printf "%.2f", n }'
 }
 
-declare -A RPS
+declare -A RPS REQS
 run() { # name path [lua]
   local name=$1 path=$2 script=${3:-}
   local out
@@ -84,6 +98,7 @@ run() { # name path [lua]
   p99=$(echo "$out" | awk '$1 == "99%" {print $2}')
   non2xx=$(echo "$out" | awk '/Non-2xx/ {print $5}')
   RPS[$name]=$rps
+  REQS[$name]=$(echo "$out" | awk '/requests in/ {print $1}')
   printf "| %-28s | %10.0f | %8s | %8s | %s\n" "$name" "$rps" "$(ms "$p50")" "$(ms "$p99")" "${non2xx:+($non2xx non-2xx!)}"
 }
 
@@ -101,6 +116,21 @@ WRITES=$(awk '/Requests\/sec/ {printf "%.0f", $2}' "$DIR/writer.out")
 run "refresh grant (oauth/token)" /api/v1/auth/oauth/token "$DIR/refresh.lua"
 run "JWKS" /api/v1/projects/internal/.well-known/jwks.json
 run "password sign-in" /api/v1/auth/password/sign-in "$DIR/signin.lua"
+# E-mail: each OTP request writes a code and an outbox row in one transaction; the worker delivers
+# to the local sink meanwhile. Then /users/me runs while the worker drains what is left.
+DURATION_SAVED=$DURATION; DURATION=${BENCH_OTP_DURATION:-5s}
+run "OTP send (enqueues an e-mail)" /api/v1/auth/otp/send-sign-in-code "$DIR/otp.lua"
+DURATION=$DURATION_SAVED
+QUEUED=${REQS["OTP send (enqueues an e-mail)"]}
+sent() { local c; c=$(cat "$DIR/smtp.count" 2>/dev/null); echo "${c:-0}"; }
+DRAIN_START_COUNT=$(sent); DRAIN_START=$(date +%s.%N)
+( while [ "$(sent)" -lt "$QUEUED" ]; do sleep 0.02; done; date +%s.%N > "$DIR/drained" ) &
+DRAINER=$!
+run "GET /users/me + e-mail worker" /api/v1/users/me "$DIR/me.lua"
+for _ in $(seq 6000); do [ -f "$DIR/drained" ] && break; sleep 0.02; done
+kill $DRAINER 2>/dev/null || true
+DRAIN_END=$(cat "$DIR/drained" 2>/dev/null || date +%s.%N)
+DELIVERED=$(( $(sent) - DRAIN_START_COUNT ))
 echo
 RSS_KB=$(awk '/VmHWM/ {print $2}' "/proc/$PID/status")
 CORES=$(nproc)
@@ -116,3 +146,5 @@ echo "/users/me with a writer committing ${WRITES} times/s: $(pct "${RPS["GET /u
 echo "refresh:   $(pct "${RPS["refresh grant (oauth/token)"]}" "$ceiling") of ceiling (target ≥ 25%); $(pct "${RPS["refresh grant (oauth/token)"]}" "$SIGN_BOUND") of the signing bound"
 echo "JWKS:      $(pct "${RPS["JWKS"]}" "$ceiling") of ceiling (target ≥ 80%)"
 echo "sign-in:   $(pct "${RPS["password sign-in"]}" "$BOUND") of the argon2id bound (target ≥ 90%)"
+echo "e-mail:    ${QUEUED} queued by the OTP scenario, $(sent) delivered to the SMTP sink; worker drained ${DELIVERED} of them at $(awk -v n="$DELIVERED" -v a="$DRAIN_START" -v b="$DRAIN_END" 'BEGIN { d = b - a; if (d <= 0) d = 0.001; printf "%.0f", n / d }') e-mails/s"
+echo "/users/me while the worker delivers: $(pct "${RPS["GET /users/me + e-mail worker"]}" "${RPS["GET /users/me"]}") of /users/me alone"

@@ -37,7 +37,8 @@ CREATE TABLE email_outbox (
     started_sending_at       INTEGER,
     sent_at                  INTEGER
 );
-CREATE INDEX email_outbox_due ON email_outbox(next_attempt_at) WHERE next_attempt_at IS NOT NULL;
+-- The worker's queue: only rows with a next attempt are in it, high priority first.
+CREATE INDEX email_outbox_due ON email_outbox(is_high_priority DESC, next_attempt_at) WHERE next_attempt_at IS NOT NULL;
 CREATE INDEX email_outbox_project ON email_outbox(project_id, created_at, id);
 
 -- Development mailbox: where mail goes when the server has no SMTP server configured.

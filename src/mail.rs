@@ -129,7 +129,7 @@ impl SmtpSettings {
             builder = builder.credentials(Credentials::new(user.clone(), pass.clone()));
         }
         builder = if pool {
-            builder.pool_config(PoolConfig::new().max_size(2).idle_timeout(Duration::from_secs(30)))
+            builder.pool_config(PoolConfig::new().max_size(8).idle_timeout(Duration::from_secs(30)))
         } else {
             builder.pool_config(PoolConfig::new().max_size(1).min_idle(0).idle_timeout(Duration::from_millis(1)))
         };

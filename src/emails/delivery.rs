@@ -26,8 +26,12 @@ use crate::users::store as user_store;
 
 /// How long a claimed row stays `SENDING` before another attempt may take it (only after a crash).
 const LEASE_MILLIS: i64 = 5 * 60 * 1000;
-/// Rows handled per round.
+/// Rows claimed per round.
 const BATCH: usize = 64;
+/// Messages sent at the same time (each on its own pooled SMTP connection): SMTP is a chain of
+/// round trips, and lettre writes a message's end in a separate small packet that the receiver's
+/// delayed ACK holds for up to 40 ms, so one connection alone cannot pass ~25 messages/s.
+const PARALLEL_SENDS: usize = 8;
 /// SMTP transports kept for reuse (one per distinct server); cleared when it grows past this.
 const MAX_TRANSPORTS: usize = 32;
 
@@ -107,37 +111,61 @@ impl Deliverer {
     pub fn run_due(&self) -> usize {
         let mut handled = 0;
         loop {
-            let now = now_millis();
-            let due = match self.db.read_now(move |c| store::due_outbox(c, now, BATCH)) {
-                Ok(d) => d,
+            let claimed = match self.claim() {
+                Ok(rows) => rows,
                 Err(e) => {
                     tracing::error!(error = %e, "cannot read the e-mail outbox");
                     return handled;
                 }
             };
-            if due.is_empty() {
+            if claimed.is_empty() {
                 return handled;
             }
-            let n = due.len();
-            for row in due {
-                if let Err(e) = self.deliver(row) {
-                    tracing::error!(error = %e, "e-mail delivery round failed");
-                    return handled;
-                }
-                handled += 1;
+            let n = claimed.len();
+            let mut lanes: Vec<Vec<OutboxRow>> = (0..PARALLEL_SENDS.min(n)).map(|_| Vec::new()).collect();
+            for (i, row) in claimed.into_iter().enumerate() {
+                lanes[i % PARALLEL_SENDS].push(row);
             }
-            if n < BATCH {
+            let failed = std::sync::atomic::AtomicBool::new(false);
+            std::thread::scope(|scope| {
+                for lane in lanes {
+                    let failed = &failed;
+                    scope.spawn(move || {
+                        for row in lane {
+                            if let Err(e) = self.deliver(row) {
+                                // The row stays claimed; its lease brings it back.
+                                tracing::error!(error = %e, "e-mail delivery failed to record its outcome");
+                                failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                            }
+                        }
+                    });
+                }
+            });
+            handled += n;
+            if n < BATCH || failed.into_inner() {
                 return handled;
             }
         }
     }
 
-    fn deliver(&self, row: OutboxRow) -> ApiResult<()> {
+    /// Claims up to a batch of due rows in one transaction (one commit for the batch).
+    fn claim(&self) -> ApiResult<Vec<OutboxRow>> {
         let now = now_millis();
+        self.db.write_now(|tx| {
+            let due = store::due_outbox(tx, now, BATCH)?;
+            let mut claimed = Vec::with_capacity(due.len());
+            for row in due {
+                if store::mark_sending(tx, &row.id, now, now + LEASE_MILLIS)? {
+                    claimed.push(row);
+                }
+            }
+            Ok(claimed)
+        })
+    }
+
+    /// Renders and sends one claimed row, and records the outcome.
+    fn deliver(&self, row: OutboxRow) -> ApiResult<()> {
         let id = row.id.clone();
-        if !self.db.write_now(|tx| store::mark_sending(tx, &id, now, now + LEASE_MILLIS))? {
-            return Ok(());
-        }
         let prepared = {
             let row = &row;
             self.db.read_now(|c| Ok(self.prepare(c, row)))?
@@ -153,7 +181,14 @@ impl Deliverer {
             }
         };
         let email = &prepared.email;
-        let rendering = Rendering { subject: &email.subject, html: &email.html, text: &email.text, to: &email.to };
+        // Mail that carried a one-time code is kept redacted once sent (see `templates::carries_secret`).
+        let redacted = row.template_id.as_deref().is_some_and(templates::carries_secret);
+        let redacted_variables = redacted.then(|| redact(&row.variables));
+        let rendering = if redacted {
+            Rendering { subject: &email.subject, html: REDACTED, text: REDACTED, to: &email.to }
+        } else {
+            Rendering { subject: &email.subject, html: &email.html, text: &email.text, to: &email.to }
+        };
         match &prepared.route {
             Route::Mailbox => {
                 let headers = email.headers();
@@ -175,7 +210,7 @@ impl Deliverer {
                             now_millis(),
                         )?;
                     }
-                    store::mark_sent(tx, &id, &rendering, now_millis())
+                    store::mark_sent(tx, &id, &rendering, redacted_variables.as_ref(), now_millis())
                 })?;
                 tracing::info!(
                     email_id = %id,
@@ -188,7 +223,9 @@ impl Deliverer {
             }
             Route::Smtp(settings) => match self.send_smtp(settings, email) {
                 Ok(()) => {
-                    self.db.write_now(|tx| store::mark_sent(tx, &id, &rendering, now_millis()))?;
+                    self.db.write_now(|tx| {
+                        store::mark_sent(tx, &id, &rendering, redacted_variables.as_ref(), now_millis())
+                    })?;
                     tracing::info!(email_id = %id, "e-mail sent");
                     Ok(())
                 }
@@ -315,6 +352,16 @@ impl Deliverer {
                 unsubscribe_link: row.unsubscribe_link.clone(),
             },
         })
+    }
+}
+
+const REDACTED: &str = "[redacted: this e-mail carried a one-time code]";
+
+/// The variables with every value replaced (their names stay, for the outbox view).
+fn redact(variables: &serde_json::Value) -> serde_json::Value {
+    match variables.as_object() {
+        Some(map) => map.keys().map(|k| (k.clone(), serde_json::Value::from("[redacted]"))).collect(),
+        None => serde_json::json!({}),
     }
 }
 

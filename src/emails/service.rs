@@ -187,7 +187,9 @@ impl EmailsService {
                     row.status = status::SKIPPED.into();
                     row.next_attempt_at = None;
                 } else if row.is_paused {
+                    // Out of the worker's queue until resumed.
                     row.status = status::PAUSED.into();
+                    row.next_attempt_at = None;
                 } else {
                     // Edited or resumed: (re)scheduled, with a fresh error state.
                     row.status = status::SCHEDULED.into();

@@ -93,8 +93,8 @@ pub fn load_outbox(conn: &Connection, project_id: &str, id: &str) -> ApiResult<O
 pub fn due_outbox(conn: &Connection, now: i64, limit: usize) -> ApiResult<Vec<OutboxRow>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {OUTBOX_COLUMNS} FROM email_outbox
-         WHERE next_attempt_at IS NOT NULL AND next_attempt_at <= ?1 AND is_paused = 0
-         ORDER BY is_high_priority DESC, next_attempt_at, created_at LIMIT ?2"
+         WHERE next_attempt_at IS NOT NULL AND next_attempt_at <= ?1
+         ORDER BY is_high_priority DESC, next_attempt_at LIMIT ?2"
     ))?;
     let rows = stmt.query_map(params![now, limit as i64], outbox_row)?.collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
@@ -130,7 +130,7 @@ pub fn list_outbox(
 pub fn mark_sending(tx: &Tx, id: &str, now: i64, lease_until: i64) -> ApiResult<bool> {
     let n = tx.execute(
         "UPDATE email_outbox SET status = ?2, attempts = attempts + 1, started_sending_at = ?3, next_attempt_at = ?4
-         WHERE id = ?1 AND next_attempt_at IS NOT NULL AND is_paused = 0",
+         WHERE id = ?1 AND next_attempt_at IS NOT NULL",
         params![id, status::SENDING, now, lease_until],
     )?;
     Ok(n == 1)
@@ -143,12 +143,23 @@ pub struct Rendering<'a> {
     pub to: &'a [String],
 }
 
-pub fn mark_sent(tx: &Tx, id: &str, r: &Rendering, now: i64) -> ApiResult<()> {
+/// Records a delivery. `variables`, if given, replaces the stored ones (redaction).
+pub fn mark_sent(tx: &Tx, id: &str, r: &Rendering, variables: Option<&Value>, now: i64) -> ApiResult<()> {
     tx.execute(
         "UPDATE email_outbox SET status = ?2, sent_at = ?3, next_attempt_at = NULL, last_error = NULL,
-            rendered_subject = ?4, rendered_html = ?5, rendered_text = ?6, to_addresses = ?7
+            rendered_subject = ?4, rendered_html = ?5, rendered_text = ?6, to_addresses = ?7,
+            variables = coalesce(?8, variables)
          WHERE id = ?1",
-        params![id, status::SENT, now, r.subject, r.html, r.text, serde_json::to_string(r.to).unwrap_or_default()],
+        params![
+            id,
+            status::SENT,
+            now,
+            r.subject,
+            r.html,
+            r.text,
+            serde_json::to_string(r.to).unwrap_or_default(),
+            variables.map(|v| v.to_string())
+        ],
     )?;
     Ok(())
 }

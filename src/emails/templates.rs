@@ -122,6 +122,12 @@ pub const STARTER_TEMPLATE: &str = "{% block subject %}A message from {{ project
 /// What a new custom theme starts from.
 pub const STARTER_THEME: &str = include_str!("templates/theme_light.html");
 
+/// Built-in templates whose variables carry a one-time code or link: once such an e-mail is sent,
+/// the outbox keeps only a redacted copy, so a database backup holds no usable code.
+pub fn carries_secret(id: &str) -> bool {
+    [EMAIL_VERIFICATION, PASSWORD_RESET, MAGIC_LINK, TEAM_INVITATION, SIGN_IN_INVITATION].contains(&id)
+}
+
 pub fn builtin_template(id: &str) -> Option<&'static BuiltinTemplate> {
     BUILTIN_TEMPLATES.iter().find(|t| t.id == id)
 }

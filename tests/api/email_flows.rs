@@ -47,6 +47,19 @@ async fn magic_link_signs_up_then_signs_in_with_the_mailed_code() {
     assert_eq!(me["primary_email_verified"], true);
     assert_eq!(me["otp_auth_enabled"], true);
 
+    // Once sent, the outbox keeps no usable code.
+    let mut outbox = json!({});
+    for _ in 0..100 {
+        outbox = app.get("/api/v1/emails/outbox").server().send().await.json();
+        if outbox["items"][0]["status"] == "SENT" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let row = outbox["items"][0].to_string();
+    assert!(!row.contains(&code) && !row.contains(&nonce), "{row}");
+    assert_eq!(outbox["items"][0]["variables"]["magicLink"], "[redacted]");
+
     // Single use: the link's form of the same code is refused now.
     otp_sign_in(&app, &code).await.assert_known(409, "VERIFICATION_CODE_ALREADY_USED");
 

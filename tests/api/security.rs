@@ -348,3 +348,51 @@ async fn connections_accepted_just_before_shutdown_are_answered() {
     // After the stop, nothing listens any more.
     assert!(TcpStream::connect(addr).is_err());
 }
+
+#[tokio::test]
+async fn e_mail_sending_endpoints_are_rate_limited_per_address() {
+    let app = spawn_app_with(|c| c.rate_limits = true).await;
+    let callback = crate::helpers::CALLBACK;
+    // OTP: 5 per address per minute, whatever the case of the address.
+    for i in 0..5 {
+        let email = if i % 2 == 0 { "flood@example.com" } else { "FLOOD@example.com" };
+        app.post("/api/v1/auth/otp/send-sign-in-code")
+            .client()
+            .json(json!({"email": email, "callback_url": callback}))
+            .send()
+            .await
+            .assert_status(200);
+    }
+    let r = app
+        .post("/api/v1/auth/otp/send-sign-in-code")
+        .client()
+        .json(json!({"email": "flood@example.com", "callback_url": callback}))
+        .send()
+        .await;
+    r.assert_status(429);
+    assert!(r.header("retry-after").is_some());
+    // Another address is not affected.
+    app.post("/api/v1/auth/otp/send-sign-in-code")
+        .client()
+        .json(json!({"email": "calm@example.com", "callback_url": callback}))
+        .send()
+        .await
+        .assert_status(200);
+    // Password reset: 3 per address per minute, for unknown addresses too (no difference to observe).
+    for _ in 0..3 {
+        app.post("/api/v1/auth/password/send-reset-code")
+            .client()
+            .json(json!({"email": "nobody@example.com", "callback_url": callback}))
+            .send()
+            .await
+            .assert_status(200);
+    }
+    app.post("/api/v1/auth/password/send-reset-code")
+        .client()
+        .json(json!({"email": "nobody@example.com", "callback_url": callback}))
+        .send()
+        .await
+        .assert_status(429);
+    // Nothing rate-limited reached the outbox.
+    assert_eq!(app.db_scalar("SELECT count(*) FROM email_outbox"), 6);
+}
