@@ -25,6 +25,13 @@ async fn create_send_verification_and_verify_a_channel() {
     let id = c["id"].as_str().unwrap().to_string();
 
     let path = format!("/api/v1/contact-channels/me/{id}/send-verification-code");
+    app.post(&path)
+        .client()
+        .token(&token)
+        .json(json!({ "callback_url": "https://evil.example/verify" }))
+        .send()
+        .await
+        .assert_known(400, "REDIRECT_URL_NOT_WHITELISTED");
     app.post(&path).client().token(&token).json(json!({ "callback_url": CALLBACK })).send().await.assert_status(200);
     let mail = sink.last_to("second@example.com").await;
     assert_eq!(mail.subject(), "Verify your email at Stack Dashboard");

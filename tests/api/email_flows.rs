@@ -172,6 +172,40 @@ async fn a_verified_password_user_gets_otp_and_an_anonymous_user_is_upgraded() {
 }
 
 #[tokio::test]
+async fn otp_sign_in_of_a_totp_user_asks_for_the_second_factor() {
+    use base64::Engine;
+    let (app, sink) = spawn_app_with_smtp().await;
+    let secret = b"0123456789abcdefghij";
+    let b64 = base64::engine::general_purpose::STANDARD.encode(secret);
+    let id = app
+        .create_user(json!({"primary_email": "mfa@example.com", "primary_email_verified": true,
+                            "primary_email_auth_enabled": true}))
+        .await;
+    // A secret set by an update turns MFA on (one given at creation does not, as upstream).
+    app.patch(&format!("/api/v1/users/{id}"))
+        .server()
+        .json(json!({"totp_secret_base64": b64}))
+        .send()
+        .await
+        .assert_status(200);
+    send_otp(&app, "mfa@example.com").await.assert_status(200);
+    let code = sink.last_to("mfa@example.com").await.code();
+    let e = otp_sign_in(&app, &code).await.assert_known(400, "MULTI_FACTOR_AUTHENTICATION_REQUIRED");
+    let attempt = e["details"]["attempt_code"].as_str().unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let r = app
+        .post("/api/v1/auth/mfa/sign-in")
+        .client()
+        .json(json!({"code": attempt, "type": "totp", "totp": stackd::auth::mfa::totp(secret, now)}))
+        .send()
+        .await;
+    let b = r.assert_status(200).json();
+    assert_eq!((b["user_id"].as_str(), b["is_new_user"].as_bool()), (Some(id.as_str()), Some(false)));
+    // The OTP code itself was used up by the first step.
+    otp_sign_in(&app, &code).await.assert_known(409, "VERIFICATION_CODE_ALREADY_USED");
+}
+
+#[tokio::test]
 async fn password_reset_over_smtp_then_sign_in_with_the_new_password() {
     let (app, sink) = spawn_app_with_smtp().await;
     let (_, _, refresh) = app.sign_up("linus@example.com").await;

@@ -64,6 +64,36 @@ async fn an_smtp_outage_loses_and_duplicates_nothing() {
     assert_eq!(outbox_statuses(&app).await, HashMap::from([("SENT".to_string(), 50)]));
 }
 
+#[tokio::test]
+async fn delivery_gives_up_after_the_last_attempt_and_an_edit_retries_it() {
+    let sink = SmtpSink::start().await;
+    let url = sink.url();
+    let app = spawn_app_with(move |c| {
+        c.mail.smtp = Some(stackd::mail::SmtpSettings::from_url(&url).unwrap());
+        c.mail.retry.max_attempts = 3;
+    })
+    .await;
+    sink.stop();
+    send_otp(&app, "gives-up@example.com").await;
+    let mut row = json!({});
+    for _ in 0..200 {
+        row = app.get("/api/v1/emails/outbox").server().send().await.json()["items"][0].clone();
+        if row["status"] == "SERVER_ERROR" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!((row["status"].as_str(), row["simple_status"].as_str()), (Some("SERVER_ERROR"), Some("ERROR")));
+    assert_eq!(row["attempt_count"], 3);
+    assert!(row["next_attempt_at_millis"].is_null());
+    assert!(row["server_error"].as_str().unwrap().len() > 3);
+    // Still editable: resuming it schedules another round of attempts.
+    sink.resume().await;
+    let path = format!("/api/v1/emails/outbox/{}", row["id"].as_str().unwrap());
+    app.patch(&path).server().json(json!({"is_paused": false})).send().await.assert_status(200);
+    sink.last_to("gives-up@example.com").await;
+}
+
 /// The real binary, with its base URL read from the development banner.
 fn start_binary(db: &std::path::Path, smtp_url: &str) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_stackd"))

@@ -99,3 +99,53 @@ async fn requests_are_logged_once_without_secrets() {
     assert!(failed_line.contains("error_code=EMAIL_PASSWORD_MISMATCH"), "{failed_line}");
     assert!(!logs.contains('\u{1b}'), "no colour codes when stderr is not a terminal");
 }
+
+#[tokio::test]
+async fn the_development_mailbox_logs_each_message_with_its_links() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stackd"))
+        .args(["serve", "--dev", "--listen", "127.0.0.1:0", "--db"])
+        .arg(dir.path().join("mail.db"))
+        .env("STACKD_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut banner = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    let base = loop {
+        line.clear();
+        assert!(banner.read_line(&mut line).unwrap() > 0, "stackd exited before printing its banner");
+        if let Some(url) = line.split("Base URL (SDK baseUrl):").nth(1) {
+            break url.trim().to_string();
+        }
+    };
+    let r = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .post(format!("{base}/api/v1/auth/otp/send-sign-in-code"))
+        .header("x-stack-access-type", "client")
+        .header("x-stack-project-id", "internal")
+        .header("x-stack-publishable-client-key", PCK)
+        .json(&json!({"email": "logged@example.com", "callback_url": "http://localhost:3000/cb"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let found = loop {
+        line.clear();
+        if stderr.read_line(&mut line).unwrap() == 0 {
+            break None;
+        }
+        if line.contains("development mailbox") && line.contains("logged@example.com") {
+            break Some(line.clone());
+        }
+    };
+    child.kill().unwrap();
+    let found = found.expect("the message is logged");
+    assert!(found.contains("http://localhost:3000/cb?code="), "{found}");
+    assert!(found.contains("Sign in to Stack Dashboard"), "{found}");
+}
