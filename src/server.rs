@@ -115,6 +115,12 @@ pub async fn start(config: Config, shutdown_on_signal: bool) -> Result<RunningSe
         }
         None => None,
     };
+    if !dev && services.emails.uses_dev_mailbox() {
+        tracing::warn!(
+            "no SMTP server (--smtp-url / STACKD_SMTP_URL): e-mails of projects on the shared e-mail config are kept \
+             in the development mailbox and not delivered"
+        );
+    }
     if dev {
         print_dev_banner(&base_url, created_internal, services.emails.uses_dev_mailbox(), mailbox_addr);
     } else if services.projects.count().map_err(|e| format!("cannot read the database: {e}"))? == 0 {

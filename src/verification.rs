@@ -152,6 +152,14 @@ pub fn project_of(conn: &rusqlite::Connection, kind: &str, code: &str) -> ApiRes
         .optional()?)
 }
 
+/// Codes are kept a day past their expiry (so a late submission still reads "expired"), then deleted.
+const KEEP_EXPIRED_MILLIS: i64 = 24 * 3600 * 1000;
+
+/// Deletes long-expired codes; returns how many. Run by the housekeeping job.
+pub fn delete_expired(tx: &Tx, now: i64) -> ApiResult<usize> {
+    Ok(tx.execute("DELETE FROM verification_codes WHERE expires_at < ?1", [now - KEEP_EXPIRED_MILLIS])?)
+}
+
 pub fn mark_used(tx: &Tx, id: &str, now: i64) -> ApiResult<()> {
     tx.execute("UPDATE verification_codes SET used_at = ?2 WHERE id = ?1", params![id, now])?;
     Ok(())

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
-use crate::db::{now_millis, Tx};
+use crate::db::{now_millis, Db, Tx};
 use crate::emails::delivery::{theme_source, Deliverer};
 use crate::emails::store::{self, CustomSource, MailboxMessage, SourceKind};
 use crate::emails::templates::{self, RenderContext, Rendered};
@@ -20,6 +20,11 @@ use crate::verification;
 
 /// Lifetime of an unsubscribe link (spec 20 §5.7).
 const UNSUBSCRIBE_LIFETIME_MILLIS: i64 = 30 * 24 * 3600 * 1000;
+/// Messages the development mailbox keeps (the newest).
+const MAILBOX_KEEP: i64 = 10_000;
+/// How often expired codes and old development-mailbox messages are deleted.
+const HOUSEKEEPING_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// Recipients of one `send-email` call.
 pub const MAX_RECIPIENTS_PER_SEND: usize = 10_000;
 
@@ -67,6 +72,19 @@ impl EmailsService {
                 }
             }
         });
+        let db = self.infra.db.clone();
+        jobs.every("email-housekeeping", HOUSEKEEPING_EVERY, move || {
+            let db = db.clone();
+            async move {
+                match tokio::task::spawn_blocking(move || housekeeping(&db)).await {
+                    Ok(Ok((codes, messages))) if codes + messages > 0 => {
+                        tracing::info!(codes, messages, "deleted expired codes and old development-mailbox messages")
+                    }
+                    Ok(Err(e)) => tracing::error!(error = %e, "housekeeping failed"),
+                    _ => {}
+                }
+            }
+        });
     }
 
     /// Delivers every due row now (tools and tests that run without background jobs).
@@ -110,6 +128,13 @@ impl EmailsService {
         self.infra
             .db
             .write(move |tx| {
+                if let Content::Template { id, .. } = &template.content {
+                    if templates::builtin_template(id).is_none()
+                        && store::load_source(tx, SourceKind::Template, &project_id, id)?.is_none()
+                    {
+                        return Err(ApiError::bad_request("No template found with given template_id"));
+                    }
+                }
                 let ids = match user_ids {
                     Some(ids) => {
                         for id in &ids {
@@ -125,13 +150,6 @@ impl EmailsService {
                     return Err(ApiError::bad_request(format!(
                         "At most {MAX_RECIPIENTS_PER_SEND} recipients per call; send in batches of user_ids"
                     )));
-                }
-                if let Content::Template { id, .. } = &template.content {
-                    if templates::builtin_template(id).is_none()
-                        && store::load_source(tx, SourceKind::Template, &project_id, id)?.is_none()
-                    {
-                        return Err(ApiError::bad_request("No template found with given template_id"));
-                    }
                 }
                 for user_id in &ids {
                     let mut email = template.clone();
@@ -362,6 +380,12 @@ impl EmailsService {
             })
             .await
     }
+}
+
+/// Deletes verification codes a day past their expiry and all but the newest development-mailbox
+/// messages, so neither table grows without end. Returns (codes, messages) deleted.
+pub fn housekeeping(db: &Db) -> ApiResult<(usize, usize)> {
+    db.write_now(|tx| Ok((verification::delete_expired(tx, now_millis())?, store::trim_mailbox(tx, MAILBOX_KEEP)?)))
 }
 
 pub fn email_not_found() -> ApiError {

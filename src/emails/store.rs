@@ -255,6 +255,11 @@ pub struct NewMailboxMessage<'a> {
     pub headers: &'a Value,
 }
 
+/// Keeps the newest `keep` messages of the development mailbox; returns how many were deleted.
+pub fn trim_mailbox(tx: &Tx, keep: i64) -> ApiResult<usize> {
+    Ok(tx.execute("DELETE FROM dev_mailbox WHERE id <= (SELECT max(id) FROM dev_mailbox) - ?1", [keep])?)
+}
+
 /// The Inbucket mailbox name of an address: its local part, lower-cased.
 pub fn mailbox_name(address: &str) -> String {
     address.split('@').next().unwrap_or(address).to_lowercase()

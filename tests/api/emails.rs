@@ -597,3 +597,34 @@ async fn a_projects_own_smtp_server_overrides_the_shared_one() {
         .await;
     assert_eq!(r.assert_status(200).json()["config"]["email_config"], json!({"type": "shared"}));
 }
+
+#[tokio::test]
+async fn housekeeping_bounds_the_mailbox_and_drops_long_expired_codes() {
+    let app = spawn_app().await;
+    send_otp(&app, "fresh@example.com").await;
+    app.server
+        .db
+        .write_now(|tx| {
+            for i in 0..10_005 {
+                tx.execute(
+                    "INSERT INTO dev_mailbox (project_id, mailbox, from_name, from_address, to_address, subject, text_body,
+                        html_body, headers, created_at) VALUES ('internal', 'm', 'n', 'a@x.y', 'm@x.y', ?1, '', '', '{}', 0)",
+                    [i.to_string()],
+                )?;
+            }
+            // An old code, two days past its expiry.
+            tx.execute(
+                "INSERT INTO verification_codes (id, project_id, type, code_hash, nonce_hash, data, method, created_at, expires_at)
+                 VALUES ('old', 'internal', 'ONE_TIME_PASSWORD', x'00', x'00', '{}', '{}', 0, 1)",
+                [],
+            )?;
+            Ok(())
+        })
+        .unwrap();
+    let (codes, messages) = stackd::emails::service::housekeeping(&app.server.db).unwrap();
+    assert_eq!(codes, 1, "only the long-expired code goes");
+    assert!(messages >= 5);
+    assert_eq!(app.db_scalar("SELECT count(*) FROM dev_mailbox"), 10_000);
+    assert_eq!(app.db_scalar("SELECT count(*) FROM dev_mailbox WHERE subject = '10004'"), 1, "the newest stay");
+    assert_eq!(app.db_scalar("SELECT count(*) FROM verification_codes"), 1, "the fresh OTP code stays");
+}
