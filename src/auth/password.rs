@@ -22,6 +22,11 @@ pub const RESET_CODE_PER_EMAIL: Limit = Limit::per_minute("password-reset-code/e
 /// Guesses at the old password of one user.
 pub const UPDATE_PER_USER: Limit = Limit::per_minute("password-update/user", 10);
 
+/// `send-reset-code` answers no sooner than this (plus up to 100 ms of jitter), whether or not the
+/// address has an account, so its timing does not tell either (upstream waits 2–3 s for unknown
+/// addresses and sends the e-mail inline for known ones).
+const RESET_CODE_MIN_MILLIS: u64 = 300;
+
 /// What `send-reset-code` answers whether or not the address has an account.
 pub const RESET_CODE_ANSWER: &str = "maybe, only if user with e-mail exists";
 
@@ -49,8 +54,11 @@ impl AuthService {
         }
         self.limit(RESET_CODE_PER_IP, client_key)?;
         self.limit(RESET_CODE_PER_EMAIL, || format!("{}/{}", auth.project_id(), email.to_lowercase()))?;
+        let answer_at = tokio::time::Instant::now()
+            + std::time::Duration::from_millis(RESET_CODE_MIN_MILLIS + rand::random::<u64>() % 100);
         let (me, project) = (self.clone(), auth.project.clone());
-        self.infra
+        let outcome = self
+            .infra
             .db
             .write(move |tx| {
                 let project = &project.project;
@@ -75,7 +83,9 @@ impl AuthService {
                 )?;
                 Ok(())
             })
-            .await
+            .await;
+        tokio::time::sleep_until(answer_at).await;
+        outcome
     }
 
     /// Spec 10 §3 steps 1–3 for a reset code; with `consume`, the code is used up (committed even

@@ -391,3 +391,20 @@ async fn sign_up_with_a_callback_mails_a_verification_link() {
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(sink.messages().len(), before);
 }
+
+#[tokio::test]
+async fn send_reset_code_takes_as_long_for_unknown_addresses_as_for_known_ones() {
+    let app = spawn_app().await;
+    app.sign_up("known@example.com").await;
+    for email in ["known@example.com", "unknown@example.com"] {
+        let started = std::time::Instant::now();
+        app.post("/api/v1/auth/password/send-reset-code")
+            .client()
+            .json(json!({"email": email, "callback_url": CALLBACK}))
+            .send()
+            .await
+            .assert_status(200);
+        // A floor, not a measurement: both answers wait for it.
+        assert!(started.elapsed() >= std::time::Duration::from_millis(300), "{email}");
+    }
+}
