@@ -51,6 +51,8 @@ struct Prepared {
 enum Held {
     Skip(&'static str),
     RenderError(String),
+    /// A database failure while preparing: retried like a failed delivery.
+    Retry(String),
 }
 
 pub struct Deliverer {
@@ -179,6 +181,7 @@ impl Deliverer {
                 tracing::warn!(email_id = %id, error = %e, "e-mail could not be rendered");
                 return self.db.write_now(|tx| store::mark_final(tx, &id, status::RENDER_ERROR, Some(&e), None));
             }
+            Err(Held::Retry(e)) => return self.failed(&row, &e),
         };
         let email = &prepared.email;
         // Mail that carried a one-time code is kept redacted once sent (see `templates::carries_secret`).
@@ -229,15 +232,17 @@ impl Deliverer {
                     tracing::info!(email_id = %id, "e-mail sent");
                     Ok(())
                 }
-                Err(e) => {
-                    let attempts = row.attempts + 1;
-                    let retry_at =
-                        (attempts < self.retry.max_attempts as i64).then(|| now_millis() + self.backoff(attempts));
-                    tracing::warn!(email_id = %id, attempts, error = %e, will_retry = retry_at.is_some(), "e-mail delivery failed");
-                    self.db.write_now(|tx| store::mark_failed(tx, &id, &e, retry_at))
-                }
+                Err(e) => self.failed(&row, &e),
             },
         }
+    }
+
+    /// Records a failed attempt: another one after the backoff, or none after the last.
+    fn failed(&self, row: &OutboxRow, error: &str) -> ApiResult<()> {
+        let attempts = row.attempts + 1;
+        let retry_at = (attempts < self.retry.max_attempts as i64).then(|| now_millis() + self.backoff(attempts));
+        tracing::warn!(email_id = %row.id, attempts, error = %error, will_retry = retry_at.is_some(), "e-mail delivery failed");
+        self.db.write_now(|tx| store::mark_failed(tx, &row.id, error, retry_at))
     }
 
     fn send_smtp(&self, settings: &SmtpSettings, email: &OutgoingEmail) -> Result<(), String> {
@@ -264,7 +269,7 @@ impl Deliverer {
 
     /// Resolves the recipient, the sender and the route, and renders the message.
     fn prepare(&self, conn: &Connection, row: &OutboxRow) -> Result<Prepared, Held> {
-        let internal = |e: crate::error::ApiError| Held::RenderError(e.to_string());
+        let internal = |e: crate::error::ApiError| Held::Retry(e.to_string());
         let project = projects::store::load(conn, &row.project_id)
             .map_err(internal)?
             .ok_or(Held::Skip(skipped::USER_ACCOUNT_DELETED))?;

@@ -25,8 +25,9 @@ const MAILBOX_KEEP: i64 = 10_000;
 /// How often expired codes and old development-mailbox messages are deleted.
 const HOUSEKEEPING_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
 
-/// Recipients of one `send-email` call.
+/// Recipients of one `send-email` call by `user_ids`, and by `all_users` (all in one transaction).
 pub const MAX_RECIPIENTS_PER_SEND: usize = 10_000;
+const MAX_ALL_USERS: usize = 100_000;
 
 pub struct EmailsService {
     infra: Arc<Infra>,
@@ -144,13 +145,16 @@ impl EmailsService {
                         }
                         ids
                     }
-                    None => user_store::all_ids(tx, &project_id, MAX_RECIPIENTS_PER_SEND + 1)?,
+                    None => {
+                        let ids = user_store::all_ids(tx, &project_id, MAX_ALL_USERS + 1)?;
+                        if ids.len() > MAX_ALL_USERS {
+                            return Err(ApiError::bad_request(format!(
+                                "all_users reaches at most {MAX_ALL_USERS} users per call; send to larger audiences in batches of user_ids"
+                            )));
+                        }
+                        ids
+                    }
                 };
-                if ids.len() > MAX_RECIPIENTS_PER_SEND {
-                    return Err(ApiError::bad_request(format!(
-                        "At most {MAX_RECIPIENTS_PER_SEND} recipients per call; send in batches of user_ids"
-                    )));
-                }
                 for user_id in &ids {
                     let mut email = template.clone();
                     email.recipient = Recipient::UserPrimaryEmail { user_id: user_id.clone() };
