@@ -17,6 +17,7 @@ use crate::contact_channels::api::ContactChannelsApi;
 use crate::contact_channels::ContactChannelsService;
 use crate::emails::api::EmailsApi;
 use crate::emails::mailbox::DevMailboxApi;
+use crate::emails::templates_api::EmailTemplatesApi;
 use crate::emails::EmailsService;
 use crate::images::api::ImagesApi;
 use crate::images::ImagesService;
@@ -80,6 +81,7 @@ pub type Api = (
     ImagesApi,
     ContactChannelsApi,
     EmailsApi,
+    EmailTemplatesApi,
     DevMailboxApi,
 );
 
@@ -97,6 +99,7 @@ pub fn service(s: &Services) -> OpenApiService<Api, ()> {
         ImagesApi { images: s.images.clone() },
         ContactChannelsApi { channels: s.contact_channels.clone() },
         EmailsApi { emails: s.emails.clone(), users: s.users.clone() },
+        EmailTemplatesApi { emails: s.emails.clone() },
         DevMailboxApi { emails: s.emails.clone() },
     );
     crate::openapi_doc::describe(OpenApiService::new(api, "stackd — Stack Auth REST API v1", env!("CARGO_PKG_VERSION")))

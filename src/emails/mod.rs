@@ -11,6 +11,7 @@ pub mod mailbox;
 pub mod service;
 pub mod store;
 pub mod templates;
+pub mod templates_api;
 
 use serde::{Deserialize, Serialize};
 
