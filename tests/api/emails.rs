@@ -628,3 +628,37 @@ async fn housekeeping_bounds_the_mailbox_and_drops_long_expired_codes() {
     assert_eq!(app.db_scalar("SELECT count(*) FROM dev_mailbox WHERE subject = '10004'"), 1, "the newest stay");
     assert_eq!(app.db_scalar("SELECT count(*) FROM verification_codes"), 1, "the fresh OTP code stays");
 }
+
+#[tokio::test]
+async fn tls_modes_are_what_the_settings_say() {
+    use stackd::mail::{self, OutgoingEmail, SmtpSettings};
+    // The sink offers no STARTTLS and speaks no TLS.
+    let sink = SmtpSink::start().await;
+    let attempt = |url: String| async move {
+        tokio::task::spawn_blocking(move || {
+            let settings = SmtpSettings::from_url(&url).unwrap();
+            let email = OutgoingEmail {
+                message_id: format!("<{}@stackd>", uuid::Uuid::new_v4()),
+                from_name: "T".into(),
+                from_address: "t@example.com".into(),
+                to: vec!["tls@example.com".into()],
+                subject: url.clone(),
+                html: "<p>x</p>".into(),
+                text: "x".into(),
+                unsubscribe_link: None,
+            };
+            mail::send(&settings.transport(false).unwrap(), &email)
+        })
+        .await
+        .unwrap()
+    };
+    let addr = sink.addr;
+    attempt(format!("smtp://{addr}?tls=none")).await.unwrap();
+    // STARTTLS when offered: this server does not offer it, so the message goes in plain text.
+    attempt(format!("smtp://{addr}")).await.unwrap();
+    // Required STARTTLS, or implicit TLS: nothing is sent in plain text.
+    assert!(attempt(format!("smtp://{addr}?tls=required")).await.is_err());
+    assert!(attempt(format!("smtps://{addr}")).await.is_err());
+    let subjects: Vec<String> = sink.messages().iter().map(|m| m.subject()).collect();
+    assert_eq!(subjects, vec![format!("smtp://{addr}?tls=none"), format!("smtp://{addr}")]);
+}
