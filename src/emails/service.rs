@@ -20,6 +20,8 @@ use crate::verification;
 
 /// Lifetime of an unsubscribe link (spec 20 §5.7).
 const UNSUBSCRIBE_LIFETIME_MILLIS: i64 = 30 * 24 * 3600 * 1000;
+/// How long finished outbox rows (the sent-mail log) are kept.
+const OUTBOX_KEEP_MILLIS: i64 = 30 * 24 * 3600 * 1000;
 /// Messages the development mailbox keeps (the newest).
 const MAILBOX_KEEP: i64 = 10_000;
 /// How often expired codes and old development-mailbox messages are deleted.
@@ -78,9 +80,12 @@ impl EmailsService {
             let db = db.clone();
             async move {
                 match tokio::task::spawn_blocking(move || housekeeping(&db)).await {
-                    Ok(Ok((codes, messages))) if codes + messages > 0 => {
-                        tracing::info!(codes, messages, "deleted expired codes and old development-mailbox messages")
-                    }
+                    Ok(Ok(h)) if h != Housekeeping::default() => tracing::info!(
+                        codes = h.codes,
+                        mailbox_messages = h.mailbox_messages,
+                        outbox_rows = h.outbox_rows,
+                        "deleted expired codes, old development-mailbox messages and old outbox rows"
+                    ),
                     Ok(Err(e)) => tracing::error!(error = %e, "housekeeping failed"),
                     _ => {}
                 }
@@ -386,10 +391,25 @@ impl EmailsService {
     }
 }
 
-/// Deletes verification codes a day past their expiry and all but the newest development-mailbox
-/// messages, so neither table grows without end. Returns (codes, messages) deleted.
-pub fn housekeeping(db: &Db) -> ApiResult<(usize, usize)> {
-    db.write_now(|tx| Ok((verification::delete_expired(tx, now_millis())?, store::trim_mailbox(tx, MAILBOX_KEEP)?)))
+/// What one housekeeping round deleted.
+#[derive(Debug, Default, PartialEq)]
+pub struct Housekeeping {
+    pub codes: usize,
+    pub mailbox_messages: usize,
+    pub outbox_rows: usize,
+}
+
+/// Deletes verification codes a day past their expiry, all but the newest development-mailbox
+/// messages, and finished outbox rows older than 30 days, so no table grows without end.
+pub fn housekeeping(db: &Db) -> ApiResult<Housekeeping> {
+    let now = now_millis();
+    db.write_now(|tx| {
+        Ok(Housekeeping {
+            codes: verification::delete_expired(tx, now)?,
+            mailbox_messages: store::trim_mailbox(tx, MAILBOX_KEEP)?,
+            outbox_rows: store::delete_finished_before(tx, now - OUTBOX_KEEP_MILLIS)?,
+        })
+    })
 }
 
 pub fn email_not_found() -> ApiError {

@@ -255,6 +255,14 @@ pub struct NewMailboxMessage<'a> {
     pub headers: &'a Value,
 }
 
+/// Deletes finished rows (sent, skipped, failed for good) created before `before`.
+pub fn delete_finished_before(tx: &Tx, before: i64) -> ApiResult<usize> {
+    Ok(tx.execute(
+        "DELETE FROM email_outbox WHERE next_attempt_at IS NULL AND status IN (?1, ?2, ?3, ?4) AND created_at < ?5",
+        params![status::SENT, status::SKIPPED, status::SERVER_ERROR, status::RENDER_ERROR, before],
+    )?)
+}
+
 /// Keeps the newest `keep` messages of the development mailbox; returns how many were deleted.
 pub fn trim_mailbox(tx: &Tx, keep: i64) -> ApiResult<usize> {
     Ok(tx.execute("DELETE FROM dev_mailbox WHERE id <= (SELECT max(id) FROM dev_mailbox) - ?1", [keep])?)

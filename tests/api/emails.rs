@@ -612,6 +612,15 @@ async fn housekeeping_bounds_the_mailbox_and_drops_long_expired_codes() {
                     [i.to_string()],
                 )?;
             }
+            // A finished outbox row from 40 days ago, and one from then that waits for a retry tomorrow.
+            for (id, next) in [("old-sent", None), ("old-waiting", Some(stackd::db::now_millis() + 86_400_000))] {
+                tx.execute(
+                    "INSERT INTO email_outbox (id, project_id, created_at, recipient, variables, notification_category_id,
+                        scheduled_at, status, next_attempt_at)
+                     VALUES (?1, 'internal', ?2, '{}', '{}', 'c', 0, ?3, ?4)",
+                    rusqlite::params![id, stackd::db::now_millis() - 40 * 86_400_000, if next.is_some() { "SCHEDULED" } else { "SENT" }, next],
+                )?;
+            }
             // An old code, two days past its expiry.
             tx.execute(
                 "INSERT INTO verification_codes (id, project_id, type, code_hash, nonce_hash, data, method, created_at, expires_at)
@@ -621,9 +630,11 @@ async fn housekeeping_bounds_the_mailbox_and_drops_long_expired_codes() {
             Ok(())
         })
         .unwrap();
-    let (codes, messages) = stackd::emails::service::housekeeping(&app.server.db).unwrap();
-    assert_eq!(codes, 1, "only the long-expired code goes");
-    assert!(messages >= 5);
+    let h = stackd::emails::service::housekeeping(&app.server.db).unwrap();
+    assert_eq!(h.codes, 1, "only the long-expired code goes");
+    assert!(h.mailbox_messages >= 5);
+    assert_eq!(h.outbox_rows, 1, "old finished rows go, waiting ones stay");
+    assert_eq!(app.db_scalar("SELECT count(*) FROM email_outbox WHERE id = 'old-waiting'"), 1);
     assert_eq!(app.db_scalar("SELECT count(*) FROM dev_mailbox"), 10_000);
     assert_eq!(app.db_scalar("SELECT count(*) FROM dev_mailbox WHERE subject = '10004'"), 1, "the newest stay");
     assert_eq!(app.db_scalar("SELECT count(*) FROM verification_codes"), 1, "the fresh OTP code stays");
