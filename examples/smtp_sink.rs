@@ -53,7 +53,11 @@ async fn main() {
     let writer = count.clone();
     tokio::spawn(async move {
         loop {
-            let _ = std::fs::write(&file, writer.load(Ordering::Relaxed).to_string());
+            // Written whole, then renamed, so a reader never sees a partial number.
+            let tmp = format!("{file}.tmp");
+            if std::fs::write(&tmp, writer.load(Ordering::Relaxed).to_string()).is_ok() {
+                let _ = std::fs::rename(&tmp, &file);
+            }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     });

@@ -133,6 +133,7 @@ impl Deliverer {
                 for lane in lanes {
                     let failed = &failed;
                     scope.spawn(move || {
+                        lower_priority();
                         for row in lane {
                             if let Err(e) = self.deliver(row) {
                                 // The row stays claimed; its lease brings it back.
@@ -357,6 +358,17 @@ impl Deliverer {
                 unsubscribe_link: row.unsubscribe_link.clone(),
             },
         })
+    }
+}
+
+/// Background delivery yields the CPU to request handling: the calling thread's nice value is
+/// raised to 10 (Linux schedules threads individually). Best effort; elsewhere a no-op.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: setpriority only reads its integer arguments; `gettid` names the calling thread.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, 10);
     }
 }
 
