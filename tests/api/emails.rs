@@ -4,13 +4,11 @@
 //! test e-mail, and a project's own SMTP server.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, spawn_app_with, spawn_app_with_smtp, SmtpSink, TestApp, CALLBACK};
+use crate::helpers::{spawn_app, spawn_app_with, spawn_app_with_smtp, start_binary, SmtpSink, TestApp, CALLBACK};
 
 async fn send_otp(app: &TestApp, email: &str) {
     app.post("/api/v1/auth/otp/send-sign-in-code")
@@ -94,37 +92,15 @@ async fn delivery_gives_up_after_the_last_attempt_and_an_edit_retries_it() {
     sink.last_to("gives-up@example.com").await;
 }
 
-/// The real binary, with its base URL read from the development banner.
-fn start_binary(db: &std::path::Path, smtp_url: &str) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_stackd"))
-        .args(["serve", "--dev", "--listen", "127.0.0.1:0", "--email-retry-base", "1s", "--smtp-url", smtp_url, "--db"])
-        .arg(db)
-        .env("STACKD_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut banner = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    loop {
-        line.clear();
-        assert!(banner.read_line(&mut line).unwrap() > 0, "stackd exited before printing its banner");
-        if let Some(url) = line.split("Base URL (SDK baseUrl):").nth(1) {
-            // Keep reading, so the server never writes to a closed pipe.
-            std::thread::spawn(move || std::io::copy(&mut banner, &mut std::io::sink()));
-            return (child, url.trim().to_string());
-        }
-    }
-}
-
 #[tokio::test]
 async fn a_sigkill_with_undelivered_rows_loses_and_duplicates_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("kill.db");
     let sink = SmtpSink::start().await;
     sink.stop();
-    let (mut child, base) = start_binary(&db, &sink.url());
+    let smtp = sink.url();
+    let flags = ["--email-retry-base", "1s", "--smtp-url", smtp.as_str()];
+    let (mut child, base) = start_binary(&db, &flags, "warn", false);
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
     for i in 0..20 {
         let r = http
@@ -144,7 +120,7 @@ async fn a_sigkill_with_undelivered_rows_loses_and_duplicates_nothing() {
     assert!(sink.messages().is_empty());
 
     sink.resume().await;
-    let (mut child, _) = start_binary(&db, &sink.url());
+    let (mut child, _) = start_binary(&db, &flags, "warn", false);
     sink.wait_for(20).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     child.kill().unwrap();

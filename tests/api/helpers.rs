@@ -36,6 +36,41 @@ pub async fn spawn_app_with_smtp() -> (TestApp, SmtpSink) {
     (app, sink)
 }
 
+/// The real binary (`stackd serve --dev` on an ephemeral port, database `db`, then `extra` flags),
+/// with `STACKD_LOG=log`; its standard error is piped (read it from the child) when `capture_logs`,
+/// else discarded. Returns the child and
+/// the base URL read from the development banner; the rest of standard output is drained in the
+/// background, so the server never writes into a closed pipe.
+pub fn start_binary(
+    db: &std::path::Path,
+    extra: &[&str],
+    log: &str,
+    capture_logs: bool,
+) -> (std::process::Child, String) {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stackd"))
+        .args(["serve", "--dev", "--listen", "127.0.0.1:0", "--db"])
+        .arg(db)
+        .args(extra)
+        .env("STACKD_LOG", log)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(if capture_logs { Stdio::piped() } else { Stdio::null() })
+        .spawn()
+        .unwrap();
+    let mut banner = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(banner.read_line(&mut line).unwrap() > 0, "stackd exited before printing its banner");
+        if let Some(url) = line.split("Base URL (SDK baseUrl):").nth(1) {
+            std::thread::spawn(move || std::io::copy(&mut banner, &mut std::io::sink()));
+            return (child, url.trim().to_string());
+        }
+    }
+}
+
 /// A trusted callback URL of `internal` (localhost is allowed there).
 pub const CALLBACK: &str = "http://localhost:3000/handler/callback";
 

@@ -3,9 +3,10 @@
 //! the test process, so nothing here depends on other tests).
 
 use std::io::{BufRead, BufReader, Read};
-use std::process::{Command, Stdio};
 
 use serde_json::{json, Value};
+
+use crate::helpers::start_binary;
 
 const PCK: &str = "this-publishable-client-key-is-for-local-development-only";
 const SSK: &str = "this-secret-server-key-is-for-local-development-only";
@@ -13,24 +14,7 @@ const SSK: &str = "this-secret-server-key-is-for-local-development-only";
 #[tokio::test]
 async fn requests_are_logged_once_without_secrets() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_stackd"))
-        .args(["serve", "--dev", "--listen", "127.0.0.1:0", "--db"])
-        .arg(dir.path().join("log.db"))
-        .env("STACKD_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut banner = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    let base = loop {
-        line.clear();
-        assert!(banner.read_line(&mut line).unwrap() > 0, "stackd exited before printing its banner");
-        if let Some(url) = line.split("Base URL (SDK baseUrl):").nth(1) {
-            break url.trim().to_string();
-        }
-    };
+    let (mut child, base) = start_binary(&dir.path().join("log.db"), &[], "info", true);
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
     let call = |method: reqwest::Method, path: &str| {
         http.request(method, format!("{base}{path}"))
@@ -103,24 +87,8 @@ async fn requests_are_logged_once_without_secrets() {
 #[tokio::test]
 async fn the_development_mailbox_logs_each_message_with_its_links() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_stackd"))
-        .args(["serve", "--dev", "--listen", "127.0.0.1:0", "--db"])
-        .arg(dir.path().join("mail.db"))
-        .env("STACKD_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut banner = BufReader::new(child.stdout.take().unwrap());
+    let (mut child, base) = start_binary(&dir.path().join("mail.db"), &[], "info", true);
     let mut line = String::new();
-    let base = loop {
-        line.clear();
-        assert!(banner.read_line(&mut line).unwrap() > 0, "stackd exited before printing its banner");
-        if let Some(url) = line.split("Base URL (SDK baseUrl):").nth(1) {
-            break url.trim().to_string();
-        }
-    };
     let r = reqwest::Client::builder()
         .no_proxy()
         .build()
