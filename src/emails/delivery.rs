@@ -8,7 +8,7 @@
 //! row is sent again after the restart — with the same `Message-ID`, so a receiver can tell.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lettre::SmtpTransport;
@@ -20,6 +20,7 @@ use crate::emails::store::{self, NewMailboxMessage, Rendering, SourceKind};
 use crate::emails::templates::{self, RenderContext, Rendered};
 use crate::emails::{category, skipped, status, OutboxRow, Recipient, ThemeChoice};
 use crate::error::ApiResult;
+use crate::infra::Infra;
 use crate::mail::{self, OutgoingEmail, SmtpSettings};
 use crate::projects::{self, Project};
 use crate::users::store as user_store;
@@ -57,6 +58,7 @@ enum Held {
 
 pub struct Deliverer {
     db: Db,
+    infra: Arc<Infra>,
     server_smtp: Option<SmtpSettings>,
     sender_address: String,
     sender_name: Option<String>,
@@ -65,14 +67,16 @@ pub struct Deliverer {
 }
 
 impl Deliverer {
-    pub fn new(db: Db, mail: &crate::config::MailConfig) -> Deliverer {
+    pub fn new(infra: Arc<Infra>) -> Deliverer {
+        let mail = &infra.config.mail;
         Deliverer {
-            db,
+            db: infra.db.clone(),
             server_smtp: mail.smtp.clone(),
             sender_address: mail.sender_address.clone(),
             sender_name: mail.sender_name.clone(),
             retry: mail.retry.clone(),
             transports: Mutex::new(HashMap::new()),
+            infra,
         }
     }
 
@@ -135,6 +139,13 @@ impl Deliverer {
                     scope.spawn(move || {
                         lower_priority();
                         for row in lane {
+                            // At shutdown the rest waits for the next start (no attempt counted).
+                            if self.infra.jobs.is_stopping() {
+                                if let Err(e) = self.db.write_now(|tx| store::release(tx, &row.id, now_millis())) {
+                                    tracing::error!(error = %e, "cannot release a claimed e-mail");
+                                }
+                                continue;
+                            }
                             if let Err(e) = self.deliver(row) {
                                 // The row stays claimed; its lease brings it back.
                                 tracing::error!(error = %e, "e-mail delivery failed to record its outcome");
@@ -145,7 +156,7 @@ impl Deliverer {
                 }
             });
             handled += n;
-            if n < BATCH || failed.into_inner() {
+            if n < BATCH || failed.into_inner() || self.infra.jobs.is_stopping() {
                 return handled;
             }
         }

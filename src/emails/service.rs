@@ -52,7 +52,7 @@ pub enum Unsubscribed {
 
 impl EmailsService {
     pub fn new(infra: Arc<Infra>) -> Self {
-        let deliverer = Arc::new(Deliverer::new(infra.db.clone(), &infra.config.mail));
+        let deliverer = Arc::new(Deliverer::new(infra.clone()));
         EmailsService { infra, deliverer }
     }
 
@@ -67,7 +67,8 @@ impl EmailsService {
             tracing::error!(error = %e, "cannot resume interrupted e-mails");
         }
         let deliverer = self.deliverer.clone();
-        jobs.every("email-delivery", deliverer.poll_interval(), move || {
+        // No last round at shutdown: the rows are durable and the next start delivers them.
+        jobs.every_until_stop("email-delivery", deliverer.poll_interval(), move || {
             let deliverer = deliverer.clone();
             async move {
                 if let Err(e) = tokio::task::spawn_blocking(move || deliverer.run_due()).await {
@@ -76,7 +77,7 @@ impl EmailsService {
             }
         });
         let db = self.infra.db.clone();
-        jobs.every("email-housekeeping", HOUSEKEEPING_EVERY, move || {
+        jobs.every_until_stop("email-housekeeping", HOUSEKEEPING_EVERY, move || {
             let db = db.clone();
             async move {
                 match tokio::task::spawn_blocking(move || housekeeping(&db)).await {

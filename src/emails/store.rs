@@ -188,6 +188,15 @@ pub fn mark_final(
     Ok(())
 }
 
+/// Gives a claimed row that was not attempted back to the queue (shutdown), uncounted.
+pub fn release(tx: &Tx, id: &str, now: i64) -> ApiResult<()> {
+    tx.execute(
+        "UPDATE email_outbox SET status = ?2, attempts = attempts - 1, next_attempt_at = ?3 WHERE id = ?1 AND status = ?4",
+        params![id, status::SCHEDULED, now, status::SENDING],
+    )?;
+    Ok(())
+}
+
 /// Rows left `SENDING` by a process that stopped mid-delivery.
 pub fn interrupted(conn: &Connection) -> ApiResult<Vec<String>> {
     let mut stmt = conn.prepare("SELECT id FROM email_outbox WHERE status = ?1")?;

@@ -649,3 +649,40 @@ async fn tls_modes_are_what_the_settings_say() {
     let subjects: Vec<String> = sink.messages().iter().map(|m| m.subject()).collect();
     assert_eq!(subjects, vec![format!("smtp://{addr}?tls=none"), format!("smtp://{addr}")]);
 }
+
+#[tokio::test]
+async fn shutdown_leaves_undelivered_rows_queued_for_the_next_start() {
+    // An SMTP server that accepts connections and never answers: every send hangs until its timeout.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let held = tokio::spawn(async move {
+        let mut open = vec![];
+        while let Ok((stream, _)) = listener.accept().await {
+            open.push(stream);
+        }
+    });
+    let url = format!("smtp://{addr}?tls=none");
+    let app = spawn_app_with(move |c| c.mail.smtp = Some(stackd::mail::SmtpSettings::from_url(&url).unwrap())).await;
+    for i in 0..30 {
+        send_otp(&app, &format!("hang{i}@example.com")).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (server, dir) = app.into_server();
+    server.stop().await;
+    held.abort();
+
+    // Nothing is left claimed; at most the 8 sends in flight used an attempt.
+    let db = stackd::db::Db::open(&dir.path().join("stackd.db"), false).unwrap();
+    let (sending, queued, attempts): (i64, i64, i64) = db
+        .read_now(|c| {
+            Ok(c.query_row(
+                "SELECT sum(status = 'SENDING'), sum(status = 'SCHEDULED' AND next_attempt_at IS NOT NULL), sum(attempts)
+                 FROM email_outbox",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )?)
+        })
+        .unwrap();
+    assert_eq!((sending, queued), (0, 30));
+    assert!(attempts <= 8, "{attempts} attempts");
+}
