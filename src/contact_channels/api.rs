@@ -139,13 +139,14 @@ fn server_only_field(auth: &RequestAuth, present: bool) -> ApiResult<()> {
     Ok(())
 }
 
+fn not_own_user(verb: &str) -> ApiError {
+    ApiError::plain(StatusCode::FORBIDDEN, format!("Clients can only {verb} contact channels of their own user."))
+}
+
 /// The user a client may act on is itself only (`verb`: read, create, update, delete, list).
 fn own_user(auth: &RequestAuth, user_id: &str, verb: &str) -> ApiResult<()> {
     if !auth.access_type.is_server_or_higher() && auth.user_id() != Some(user_id) {
-        return Err(ApiError::plain(
-            StatusCode::FORBIDDEN,
-            format!("Clients can only {verb} contact channels of their own user."),
-        ));
+        return Err(not_own_user(verb));
     }
     Ok(())
 }
@@ -188,9 +189,10 @@ impl ContactChannelsApi {
     ) -> ApiResult<Json<ContactChannelList>> {
         let auth = auth.0;
         let user_id = user_id.0.map(|u| auth.user_id_param(&u)).transpose()?;
+        // Clients must name their own user; only servers may list the whole project.
         match &user_id {
             Some(u) => own_user(&auth, u, "list")?,
-            None if !auth.access_type.is_server_or_higher() => own_user(&auth, "", "list")?,
+            None if !auth.access_type.is_server_or_higher() => return Err(not_own_user("list")),
             None => {}
         }
         let channel = contact_channel_id.0.map(|c| channel_id(&c)).transpose()?;

@@ -96,7 +96,7 @@ impl ContactChannelsService {
                     return Err(already_used_for_auth(Some(&new.value)));
                 }
                 if new.is_primary {
-                    store::demote_primary(tx, &new.user_id)?;
+                    user_store::demote_primary_emails(tx, &new.user_id)?;
                 }
                 let channel = ContactChannel {
                     id: uuid::Uuid::new_v4().to_string(),
@@ -150,7 +150,7 @@ impl ContactChannelsService {
                 }
                 if let Some(primary) = patch.is_primary {
                     if primary {
-                        store::demote_primary(tx, &user_id)?;
+                        user_store::demote_primary_emails(tx, &user_id)?;
                     }
                     c.is_primary = primary;
                 }

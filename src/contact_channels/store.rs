@@ -83,11 +83,6 @@ pub fn update(tx: &Tx, c: &ContactChannel) -> ApiResult<()> {
     Ok(())
 }
 
-pub fn demote_primary(tx: &Tx, user_id: &str) -> ApiResult<()> {
-    tx.execute("UPDATE contact_channels SET is_primary = 0 WHERE user_id = ?1 AND type = 'email'", [user_id])?;
-    Ok(())
-}
-
 pub fn delete(tx: &Tx, id: &str) -> ApiResult<()> {
     tx.execute("DELETE FROM contact_channels WHERE id = ?1", [id])?;
     Ok(())

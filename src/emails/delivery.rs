@@ -8,13 +8,13 @@
 //! row is sent again after the restart — with the same `Message-ID`, so a receiver can tell.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
 use lettre::SmtpTransport;
 use rusqlite::Connection;
 
-use crate::config::EmailRetry;
+use crate::config::{EmailRetry, MailConfig};
 use crate::db::{now_millis, Db};
 use crate::emails::store::{self, NewMailboxMessage, Rendering, SourceKind};
 use crate::emails::templates::{self, RenderContext, Rendered};
@@ -59,45 +59,42 @@ enum Held {
 pub struct Deliverer {
     db: Db,
     infra: Arc<Infra>,
-    server_smtp: Option<SmtpSettings>,
-    sender_address: String,
-    sender_name: Option<String>,
-    retry: EmailRetry,
+    /// Rows a stopped process left `SENDING` are resumed once, in the first round.
+    recovered: Once,
     transports: Mutex<HashMap<SmtpSettings, SmtpTransport>>,
 }
 
 impl Deliverer {
     pub fn new(infra: Arc<Infra>) -> Deliverer {
-        let mail = &infra.config.mail;
-        Deliverer {
-            db: infra.db.clone(),
-            server_smtp: mail.smtp.clone(),
-            sender_address: mail.sender_address.clone(),
-            sender_name: mail.sender_name.clone(),
-            retry: mail.retry.clone(),
-            transports: Mutex::new(HashMap::new()),
-            infra,
-        }
+        Deliverer { db: infra.db.clone(), infra, recovered: Once::new(), transports: Mutex::new(HashMap::new()) }
+    }
+
+    fn mail(&self) -> &MailConfig {
+        &self.infra.config.mail
+    }
+
+    fn retry(&self) -> &EmailRetry {
+        &self.mail().retry
     }
 
     /// Whether mail of `shared` projects goes to the development mailbox.
     pub fn uses_dev_mailbox(&self) -> bool {
-        self.server_smtp.is_none()
+        self.mail().smtp.is_none()
     }
 
     pub fn poll_interval(&self) -> Duration {
-        self.retry.poll_interval
+        self.retry().poll_interval
     }
 
     /// Delay before attempt `attempts + 1`.
     fn backoff(&self, attempts: i64) -> i64 {
         let exp = (attempts.max(1) - 1).min(30) as u32;
-        let delay = self.retry.base.saturating_mul(2u32.saturating_pow(exp));
-        delay.min(self.retry.max_delay).as_millis() as i64
+        let delay = self.retry().base.saturating_mul(2u32.saturating_pow(exp));
+        delay.min(self.retry().max_delay).as_millis() as i64
     }
 
     /// At startup: rows a stopped process left `SENDING` are due again now.
-    pub fn recover(&self) -> ApiResult<usize> {
+    fn recover(&self) -> ApiResult<usize> {
         let ids = self.db.read_now(store::interrupted)?;
         if ids.is_empty() {
             return Ok(0);
@@ -115,6 +112,11 @@ impl Deliverer {
 
     /// One round: every due row, a batch at a time. Returns how many rows were handled.
     pub fn run_due(&self) -> usize {
+        self.recovered.call_once(|| {
+            if let Err(e) = self.recover() {
+                tracing::error!(error = %e, "cannot resume interrupted e-mails");
+            }
+        });
         let mut handled = 0;
         loop {
             let claimed = match self.claim() {
@@ -252,7 +254,7 @@ impl Deliverer {
     /// Records a failed attempt: another one after the backoff, or none after the last.
     fn failed(&self, row: &OutboxRow, error: &str) -> ApiResult<()> {
         let attempts = row.attempts + 1;
-        let retry_at = (attempts < self.retry.max_attempts as i64).then(|| now_millis() + self.backoff(attempts));
+        let retry_at = (attempts < self.retry().max_attempts as i64).then(|| now_millis() + self.backoff(attempts));
         tracing::warn!(email_id = %row.id, attempts, error = %error, will_retry = retry_at.is_some(), "e-mail delivery failed");
         self.db.write_now(|tx| store::mark_failed(tx, &row.id, error, retry_at))
     }
@@ -348,12 +350,12 @@ impl Deliverer {
                 s.sender_email.clone(),
             ),
             None => (
-                match &self.server_smtp {
+                match &self.mail().smtp {
                     Some(s) => Route::Smtp(s.clone()),
                     None => Route::Mailbox,
                 },
-                self.sender_name.clone().unwrap_or_else(|| project.display_name.clone()),
-                self.sender_address.clone(),
+                self.mail().sender_name.clone().unwrap_or_else(|| project.display_name.clone()),
+                self.mail().sender_address.clone(),
             ),
         };
         Ok(Prepared {

@@ -61,11 +61,9 @@ impl EmailsService {
         self.deliverer.uses_dev_mailbox()
     }
 
-    /// The delivery worker: resumes rows a stopped process left behind, then delivers due rows.
+    /// The delivery worker (its first round resumes rows a stopped process left behind; all of its
+    /// database work runs off the async executor) and the housekeeping job.
     pub fn register_jobs(&self, jobs: &Jobs) {
-        if let Err(e) = self.deliverer.recover() {
-            tracing::error!(error = %e, "cannot resume interrupted e-mails");
-        }
         let deliverer = self.deliverer.clone();
         // No last round at shutdown: the rows are durable and the next start delivers them.
         jobs.every_until_stop("email-delivery", deliverer.poll_interval(), move || {
