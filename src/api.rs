@@ -10,6 +10,8 @@ use std::sync::Arc;
 use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::OpenApiService;
 
+use crate::api_keys::api::ApiKeysApi;
+use crate::api_keys::ApiKeysService;
 use crate::auth::api::AuthApi;
 use crate::auth::tokens_api::{OauthApi, SessionTokensApi};
 use crate::auth::AuthService;
@@ -19,15 +21,24 @@ use crate::emails::api::EmailsApi;
 use crate::emails::mailbox::DevMailboxApi;
 use crate::emails::templates_api::EmailTemplatesApi;
 use crate::emails::EmailsService;
+use crate::events::api::EventsApi;
 use crate::images::api::ImagesApi;
 use crate::images::ImagesService;
 use crate::infra::Infra;
+use crate::permissions::api::PermissionsApi;
+use crate::permissions::PermissionsService;
 use crate::pipeline::{Pipeline, RouteTable};
 use crate::projects::api::ProjectsApi;
 use crate::projects::ProjectsService;
 use crate::sessions::api::SessionsApi;
 use crate::sessions::SessionsService;
 use crate::system::SystemApi;
+use crate::teams::api::TeamsApi;
+use crate::teams::hooks::UserLifecycle;
+use crate::teams::invitations_api::TeamInvitationsApi;
+use crate::teams::permissions_api::TeamPermissionsApi;
+use crate::teams::profiles_api::TeamMemberProfilesApi;
+use crate::teams::TeamsService;
 use crate::users::api::UsersApi;
 use crate::users::UsersService;
 
@@ -41,6 +52,9 @@ pub struct Services {
     pub auth: Arc<AuthService>,
     pub emails: Arc<EmailsService>,
     pub contact_channels: Arc<ContactChannelsService>,
+    pub permissions: Arc<PermissionsService>,
+    pub teams: Arc<TeamsService>,
+    pub api_keys: Arc<ApiKeysService>,
 }
 
 impl Services {
@@ -59,7 +73,29 @@ impl Services {
             emails.clone(),
             contact_channels.clone(),
         ));
-        Arc::new(Services { infra, projects, sessions, images, users, auth, emails, contact_channels })
+        let permissions = Arc::new(PermissionsService::new(infra.clone()));
+        let teams = Arc::new(TeamsService::new(
+            infra.clone(),
+            users.clone(),
+            permissions.clone(),
+            images.clone(),
+            emails.clone(),
+        ));
+        users.connect_teams(UserLifecycle::new(&teams));
+        let api_keys = Arc::new(ApiKeysService::new(infra.clone()));
+        Arc::new(Services {
+            infra,
+            projects,
+            sessions,
+            images,
+            users,
+            auth,
+            emails,
+            contact_channels,
+            permissions,
+            teams,
+            api_keys,
+        })
     }
 
     /// Starts the background jobs of every domain (stopped by `infra.jobs.stop()`).
@@ -69,8 +105,11 @@ impl Services {
     }
 }
 
-/// Every route of `/api/v1`, in spec order.
-pub type Api = (
+/// Every route of `/api/v1`, in spec order (nested: poem-openapi takes tuples of up to 16).
+pub type Api = (CoreApi, TeamsArea);
+
+/// System, projects, users, sessions, sign-in, images, contact channels, e-mail.
+pub type CoreApi = (
     SystemApi,
     ProjectsApi,
     UsersApi,
@@ -85,10 +124,14 @@ pub type Api = (
     DevMailboxApi,
 );
 
+/// Teams, permissions, API keys, the event log.
+pub type TeamsArea =
+    (TeamsApi, TeamMemberProfilesApi, TeamInvitationsApi, PermissionsApi, TeamPermissionsApi, ApiKeysApi, EventsApi);
+
 pub const API_PREFIX: &str = "/api/v1";
 
 pub fn service(s: &Services) -> OpenApiService<Api, ()> {
-    let api: Api = (
+    let core: CoreApi = (
         SystemApi { users: s.users.clone() },
         ProjectsApi { projects: s.projects.clone() },
         UsersApi { users: s.users.clone() },
@@ -102,6 +145,16 @@ pub fn service(s: &Services) -> OpenApiService<Api, ()> {
         EmailTemplatesApi { emails: s.emails.clone() },
         DevMailboxApi { emails: s.emails.clone() },
     );
+    let teams: TeamsArea = (
+        TeamsApi { teams: s.teams.clone() },
+        TeamMemberProfilesApi { teams: s.teams.clone() },
+        TeamInvitationsApi { teams: s.teams.clone() },
+        PermissionsApi { permissions: s.permissions.clone() },
+        TeamPermissionsApi { teams: s.teams.clone() },
+        ApiKeysApi { keys: s.api_keys.clone(), teams: s.teams.clone() },
+        EventsApi { db: s.infra.db.clone() },
+    );
+    let api: Api = (core, teams);
     crate::openapi_doc::describe(OpenApiService::new(api, "stackd — Stack Auth REST API v1", env!("CARGO_PKG_VERSION")))
 }
 

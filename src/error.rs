@@ -242,6 +242,11 @@ impl KnownError {
         Self::new("SCHEMA_ERROR", 400, message.clone()).with_details(json!({ "message": message }))
     }
 
+    /// `SCHEMA_ERROR` whose whole message is `message` (a few upstream routes word it so).
+    pub fn schema_message(message: &str) -> Self {
+        Self::new("SCHEMA_ERROR", 400, message.to_string()).with_details(json!({ "message": message }))
+    }
+
     /// `SCHEMA_ERROR` listing several problems, one per line, in upstream's layout.
     pub fn schema_lines(problems: &[String]) -> Self {
         let (method, path) = crate::request_info::current_request_line();

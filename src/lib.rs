@@ -4,12 +4,14 @@
 //! - infrastructure, which imports no domain: `config`, `db`, `cache`, `crypto`, `tokens`,
 //!   `hashing`, `rate_limit`, `jobs`, `error`, `request_info`, `request_schema`, `payload`, `web`, `openapi_doc`, `infra`;
 //! - domains, each a folder with its model, `store` (SQL), `service` (rules, transactions) and
-//!   `api` (handlers): `projects` (incl. who is calling), `sessions`, `images`, `users`, `verification`,
-//!   `auth` (sign-up, sign-in, tokens), `teams`, `system`;
+//!   `api` (handlers): `projects` (incl. who is calling), `events` (the event log), `sessions`, `images`,
+//!   `users`, `verification`, `auth` (sign-up, sign-in, tokens), `contact_channels`, `emails`,
+//!   `permissions`, `teams` (incl. memberships, profiles, invitations), `api_keys`, `system`;
 //! - assembly: `pipeline` (what every request goes through), `api` (route assembly, the only module
 //!   naming every domain), `server`.
 
 pub mod api;
+pub mod api_keys;
 pub mod auth;
 pub mod cache;
 pub mod config;
@@ -18,6 +20,7 @@ pub mod crypto;
 pub mod db;
 pub mod emails;
 pub mod error;
+pub mod events;
 pub mod hashing;
 pub mod images;
 pub mod infra;
@@ -25,6 +28,7 @@ pub mod jobs;
 pub mod mail;
 pub mod openapi_doc;
 pub mod payload;
+pub mod permissions;
 pub mod pipeline;
 pub mod projects;
 pub mod rate_limit;

@@ -23,6 +23,8 @@ pub const PASSWORD_RESET: &str = "PASSWORD_RESET";
 pub const CONTACT_CHANNEL_VERIFICATION: &str = "CONTACT_CHANNEL_VERIFICATION";
 /// One-click unsubscribe links (spec 20 §5.7).
 pub const EMAIL_UNSUBSCRIBE: &str = "EMAIL_UNSUBSCRIBE";
+/// Team invitations (spec 20 §2.4): `data.team_id`, `method.email`.
+pub const TEAM_INVITATION: &str = "TEAM_INVITATION";
 
 /// Default lifetime of a mailed code (spec 10 §3).
 pub const DEFAULT_LIFETIME_MILLIS: i64 = 7 * 24 * 3600 * 1000;
@@ -63,12 +65,26 @@ pub fn create(
     lifetime_millis: i64,
     now: i64,
 ) -> ApiResult<String> {
+    create_with_id(tx, project_id, kind, data, method, lifetime_millis, now).map(|(_, code)| code)
+}
+
+/// [`create`], also returning the code's row id (invitations are addressed by it).
+pub fn create_with_id(
+    tx: &Tx,
+    project_id: &str,
+    kind: &str,
+    data: &Value,
+    method: &Value,
+    lifetime_millis: i64,
+    now: i64,
+) -> ApiResult<(String, String)> {
     let code = random_secret();
+    let id = uuid::Uuid::new_v4().to_string();
     tx.execute(
         "INSERT INTO verification_codes (id, project_id, type, code_hash, nonce_hash, data, method, created_at, expires_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         params![
-            uuid::Uuid::new_v4().to_string(),
+            id,
             project_id,
             kind,
             hash_secret(&code).to_vec(),
@@ -79,7 +95,7 @@ pub fn create(
             now + lifetime_millis,
         ],
     )?;
-    Ok(code)
+    Ok((id, code))
 }
 
 /// The code's length must be exact; it is matched case-insensitively.
@@ -163,6 +179,91 @@ pub fn delete_expired(tx: &Tx, now: i64) -> ApiResult<usize> {
 pub fn mark_used(tx: &Tx, id: &str, now: i64) -> ApiResult<()> {
     tx.execute("UPDATE verification_codes SET used_at = ?2 WHERE id = ?1", params![id, now])?;
     Ok(())
+}
+
+/// A code that is still usable (unused, unexpired), as listings show it.
+#[derive(Debug, Clone)]
+pub struct PendingCode {
+    pub id: String,
+    pub data: Value,
+    pub method: Value,
+    pub expires_at: i64,
+}
+
+const PENDING_COLUMNS: &str = "id, data, method, expires_at";
+
+fn pending_row(r: &rusqlite::Row) -> rusqlite::Result<PendingCode> {
+    let text = |i: usize| -> rusqlite::Result<Value> {
+        Ok(serde_json::from_str(&r.get::<_, String>(i)?).unwrap_or(Value::Null))
+    };
+    Ok(PendingCode { id: r.get(0)?, data: text(1)?, method: text(2)?, expires_at: r.get(3)? })
+}
+
+/// Usable codes of a kind whose `data.<key>` equals `value`, oldest first.
+pub fn pending_by_data(
+    conn: &rusqlite::Connection,
+    project_id: &str,
+    kind: &str,
+    key: &str,
+    value: &str,
+    now: i64,
+) -> ApiResult<Vec<PendingCode>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {PENDING_COLUMNS} FROM verification_codes
+         WHERE project_id = ?1 AND type = ?2 AND json_extract(data, '$.' || ?3) = ?4 AND used_at IS NULL AND expires_at > ?5
+         ORDER BY created_at, id"
+    ))?;
+    let rows =
+        stmt.query_map(params![project_id, kind, key, value, now], pending_row)?.collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// Usable codes of a kind sent to `email`, oldest first.
+pub fn pending_for_email(
+    conn: &rusqlite::Connection,
+    project_id: &str,
+    kind: &str,
+    email: &str,
+    now: i64,
+) -> ApiResult<Vec<PendingCode>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {PENDING_COLUMNS} FROM verification_codes
+         WHERE project_id = ?1 AND type = ?2 AND json_extract(method, '$.email') = ?3 AND used_at IS NULL AND expires_at > ?4
+         ORDER BY created_at, id"
+    ))?;
+    let rows = stmt.query_map(params![project_id, kind, email, now], pending_row)?.collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// A usable code by its id.
+pub fn pending_by_id(
+    conn: &rusqlite::Connection,
+    project_id: &str,
+    kind: &str,
+    id: &str,
+    now: i64,
+) -> ApiResult<Option<PendingCode>> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {PENDING_COLUMNS} FROM verification_codes
+             WHERE project_id = ?1 AND type = ?2 AND id = ?3 AND used_at IS NULL AND expires_at > ?4"
+        ))?
+        .query_row(params![project_id, kind, id, now], pending_row)
+        .optional()?)
+}
+
+/// Marks a code used unless it already is; false when another request took it first.
+pub fn take(tx: &Tx, id: &str, now: i64) -> ApiResult<bool> {
+    Ok(tx.execute("UPDATE verification_codes SET used_at = ?2 WHERE id = ?1 AND used_at IS NULL", params![id, now])?
+        > 0)
+}
+
+/// Deletes a code by id; false when there was none.
+pub fn delete(tx: &Tx, project_id: &str, kind: &str, id: &str) -> ApiResult<bool> {
+    Ok(tx.execute(
+        "DELETE FROM verification_codes WHERE project_id = ?1 AND type = ?2 AND id = ?3",
+        params![project_id, kind, id],
+    )? > 0)
 }
 
 /// The e-mail address a code was sent to (`method.email`).

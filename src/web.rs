@@ -25,6 +25,14 @@ pub enum Tag {
     /// E-mail: send-email, the outbox, notification preferences, templates and themes, the
     /// development mailbox.
     Emails,
+    /// Teams, memberships, member profiles and invitations.
+    Teams,
+    /// Team and project permission definitions, and who holds them.
+    Permissions,
+    /// API keys that users and teams create for their own customers.
+    ApiKeys,
+    /// The event log: every change to users, teams, memberships and permissions, in commit order.
+    Events,
 }
 
 /// `{"success": true}`, the body of deletes and other actions without a result.

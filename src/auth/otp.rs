@@ -152,11 +152,8 @@ impl AuthService {
                     ..Default::default()
                 };
                 let user = match upgrade {
-                    Some(id) => {
-                        self.users.apply_in(tx, &project.id, &id, changes, false)?;
-                        user_store::require(tx, &project.id, &id)?
-                    }
-                    None => self.users.create_in(tx, &project.id, changes)?,
+                    Some(id) => self.users.apply_in(tx, project, &id, changes)?,
+                    None => self.users.create_in(tx, project, changes)?,
                 };
                 (user, true)
             }

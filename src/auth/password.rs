@@ -126,15 +126,16 @@ impl AuthService {
         enabled(auth)?;
         check_password_strength(&new_password)?;
         let hash = self.infra.hash_work(move || password::hash(&new_password)).await?;
-        let (me, project_id) = (self.clone(), auth.project_id().to_string());
+        let (me, project) = (self.clone(), auth.project.clone());
         self.infra
             .db
             .write(move |tx| {
-                if !user_store::exists(tx, &project_id, &user_id)? {
+                let project = &project.project;
+                if !user_store::exists(tx, &project.id, &user_id)? {
                     return Err(KnownError::user_not_found().into());
                 }
                 let changes = UserChanges { password_hash: Some(Some(hash)), ..Default::default() };
-                me.users.apply_in(tx, &project_id, &user_id, changes, false)
+                me.users.apply_in(tx, project, &user_id, changes).map(|_| ())
             })
             .await
     }

@@ -191,11 +191,8 @@ impl AuthService {
                 let project = &project.project;
                 let user = match upgrade {
                     // The upgrade keeps the id; the password change ends the anonymous sessions.
-                    Some(id) => {
-                        me.users.apply_in(tx, &project.id, &id, changes, false)?;
-                        user_store::require(tx, &project.id, &id)?
-                    }
-                    None => me.users.create_in(tx, &project.id, changes)?,
+                    Some(id) => me.users.apply_in(tx, project, &id, changes)?,
+                    None => me.users.create_in(tx, project, changes)?,
                 };
                 // The verification e-mail is queued with the account: both or neither (spec 10 §4.1).
                 if let (Some(url), Some(email)) = (&callback, &user.primary_email) {
@@ -319,7 +316,7 @@ impl AuthService {
             .write(move |tx| {
                 let project = &project.project;
                 let changes = UserChanges { is_anonymous: Some(true), ..Default::default() };
-                let user = me.users.create_in(tx, &project.id, changes)?;
+                let user = me.users.create_in(tx, project, changes)?;
                 me.issue_session_in(tx, project, &user, DEFAULT_SESSION_MILLIS, false)
             })
             .await

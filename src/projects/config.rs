@@ -2,6 +2,8 @@
 //! `config` object of the admin API (spec 00 §6.3); every field has a default, so settings added by
 //! later modules need no migration.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -21,6 +23,21 @@ pub struct StandardEmailServer {
     pub sender_name: String,
     pub sender_email: String,
 }
+
+/// A permission definition (spec 20 §3.1): `rbac.permissions.<id>` upstream. Team and project
+/// permissions share one id namespace, so both live in one map.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PermissionDefinition {
+    /// `team` or `project`.
+    pub scope: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub contained_permission_ids: Vec<String>,
+}
+
+pub const TEAM_SCOPE: &str = "team";
+pub const PROJECT_SCOPE: &str = "project";
 
 /// Upstream's "Default Light" theme, what new projects use.
 pub const DEFAULT_EMAIL_THEME: &str = "1df07ae6-abf3-4a40-83a5-a1a2cbe336ac";
@@ -49,6 +66,8 @@ pub struct ProjectConfig {
     pub email_server: Option<StandardEmailServer>,
     /// Theme of e-mails that do not choose one.
     pub email_theme: String,
+    /// Permission definitions by id (team and project scope; the `$` system ones are implicit).
+    pub permission_definitions: BTreeMap<String, PermissionDefinition>,
 }
 
 /// Upstream's schema defaults (`config/schema.ts`).
@@ -74,6 +93,7 @@ impl Default for ProjectConfig {
             require_publishable_client_key: false,
             email_server: None,
             email_theme: DEFAULT_EMAIL_THEME.into(),
+            permission_definitions: BTreeMap::new(),
         }
     }
 }
@@ -86,6 +106,7 @@ impl ProjectConfig {
             credential_enabled: true,
             team_creator_default_permissions: vec!["team_admin".into()],
             team_member_default_permissions: vec!["team_member".into()],
+            permission_definitions: default_team_permissions(),
             ..Default::default()
         }
     }
@@ -102,9 +123,36 @@ impl ProjectConfig {
             allow_team_api_keys: true,
             team_creator_default_permissions: vec!["team_admin".into()],
             team_member_default_permissions: vec!["team_member".into()],
+            permission_definitions: default_team_permissions(),
             ..Default::default()
         }
     }
+}
+
+/// The two team definitions new projects are seeded with (spec 20 §3.5).
+fn default_team_permissions() -> BTreeMap<String, PermissionDefinition> {
+    let def = |description: &str, contained: &[&str]| PermissionDefinition {
+        scope: TEAM_SCOPE.into(),
+        description: Some(description.into()),
+        contained_permission_ids: contained.iter().map(|s| s.to_string()).collect(),
+    };
+    BTreeMap::from([
+        (
+            "team_admin".to_string(),
+            def(
+                "Default permission for team admins",
+                &[
+                    "$delete_team",
+                    "$invite_members",
+                    "$manage_api_keys",
+                    "$read_members",
+                    "$remove_members",
+                    "$update_team",
+                ],
+            ),
+        ),
+        ("team_member".to_string(), def("Default permission for team members", &["$invite_members", "$read_members"])),
+    ])
 }
 
 /// `(scheme, host, port)` of an absolute http(s) URL, host lower-cased, port defaulted.

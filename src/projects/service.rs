@@ -135,3 +135,12 @@ pub fn ensure_dev_internal_project(db: &Db) -> ApiResult<bool> {
         Ok(true)
     })
 }
+
+/// Reads, changes and writes a project inside the caller's transaction (for changes that touch
+/// other tables too, like renaming a permission with its grants).
+pub fn update_in(tx: &Tx, id: &str, change: impl FnOnce(&mut Project) -> ApiResult<()>) -> ApiResult<Project> {
+    let mut project = store::load(tx, id)?.ok_or_else(|| KnownError::current_project_not_found(id))?;
+    change(&mut project)?;
+    store::update(tx, &project)?;
+    Ok(project)
+}

@@ -296,14 +296,14 @@ impl UsersApi {
             }
         }
         let config = &auth.project().config;
-        if team_id.0.is_some() {
-            // No memberships exist until the teams module lands, so no user is in any team.
-            return Ok(Json(UserList {
-                items: vec![],
-                is_paginated: true,
-                pagination: Pagination { next_cursor: None },
-            }));
-        }
+        let team_id = team_id
+            .0
+            .map(|t| {
+                uuid::Uuid::parse_str(&t)
+                    .map(|u| u.to_string())
+                    .map_err(|_| ApiError::from(KnownError::schema("query.team_id must be a valid UUID")))
+            })
+            .transpose()?;
         let q = ListQuery {
             limit: limit.0,
             cursor: cursor.0.map(|c| c.to_lowercase()),
@@ -313,6 +313,7 @@ impl UsersApi {
             include_anonymous,
             only_anonymous,
             require_email_verification: config.require_email_verification,
+            team_id,
         };
         let (users, next) = self.users.list(auth.project_id(), q).await?;
         Ok(Json(UserList {

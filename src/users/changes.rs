@@ -191,19 +191,8 @@ impl UserChanges {
             store::set_int(tx, user_id, "risk_score_free_trial_abuse", abuse)?;
         }
         if let Some(team) = &self.selected_team_id {
-            match team {
-                // Teams and memberships arrive with the teams module; until then nobody is a member.
-                Some(team_id) => {
-                    return Err(KnownError::new(
-                        "TEAM_MEMBERSHIP_NOT_FOUND",
-                        404,
-                        "The user is not a member of this team.",
-                    )
-                    .with_details(serde_json::json!({ "team_id": team_id, "user_id": user_id }))
-                    .into())
-                }
-                None => store::set_text(tx, user_id, "selected_team_id", None)?,
-            }
+            // Membership was checked by `UsersService::apply_in` (teams own memberships).
+            store::set_text(tx, user_id, "selected_team_id", team.as_deref())?;
         }
         Ok(())
     }

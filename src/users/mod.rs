@@ -10,15 +10,16 @@ pub mod changes;
 pub mod email;
 pub mod service;
 pub mod store;
+pub mod team_views;
 
 use poem_openapi::{Object, Union};
 use serde_json::Value;
 
 use crate::cache::{opt_json_weight, opt_str_weight, Weigh};
 use crate::projects::ProjectConfig;
-use crate::teams::{ClientTeam, ServerTeam};
 use crate::tokens::{TokenKind, TokenSubject};
-pub use service::UsersService;
+pub use service::{TeamHooks, UsersService};
+pub use team_views::{ClientTeam, ServerTeam, TeamRecord};
 
 /// A user as stored, joined with its primary e-mail and auth methods.
 #[derive(Debug, Clone)]
@@ -42,6 +43,8 @@ pub struct UserRecord {
     pub otp_auth_enabled: bool,
     pub requires_totp_mfa: bool,
     pub selected_team_id: Option<String>,
+    /// The selected team's row (read with the user).
+    pub selected_team: Option<TeamRecord>,
     pub primary_email: Option<String>,
     pub primary_email_verified: bool,
     pub primary_email_auth_enabled: bool,
@@ -62,6 +65,7 @@ impl Weigh for UserRecord {
             + opt_str_weight(&self.restricted_by_admin_private_details)
             + opt_str_weight(&self.country_code)
             + opt_str_weight(&self.selected_team_id)
+            + self.selected_team.as_ref().map_or(0, TeamRecord::weigh)
             + opt_str_weight(&self.primary_email)
     }
 }
@@ -123,7 +127,7 @@ impl UserRecord {
             requires_totp_mfa: self.requires_totp_mfa,
             oauth_providers: vec![],
             selected_team_id: self.selected_team_id.clone(),
-            selected_team: None,
+            selected_team: self.selected_team.as_ref().map(TeamRecord::to_client),
             is_anonymous: self.is_anonymous,
             is_restricted: reason.is_some(),
             restricted_reason: reason.map(RestrictedReasonView::new),
@@ -154,7 +158,7 @@ impl UserRecord {
             requires_totp_mfa: c.requires_totp_mfa,
             oauth_providers: c.oauth_providers,
             selected_team_id: c.selected_team_id,
-            selected_team: None,
+            selected_team: self.selected_team.as_ref().map(TeamRecord::to_server),
             is_anonymous: c.is_anonymous,
             is_restricted: c.is_restricted,
             restricted_reason: c.restricted_reason,

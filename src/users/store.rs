@@ -1,10 +1,11 @@
-//! SQL for users, their primary e-mail channel and their password credential.
+//! SQL for users, their primary e-mail channel and their password credential. A user is read with
+//! its selected team's row (a join on `teams`), so `/users/me` stays one cached lookup.
 
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 
 use crate::db::{json_column, json_text, now_millis, Tx};
 use crate::error::{ApiResult, KnownError};
-use crate::users::UserRecord;
+use crate::users::{TeamRecord, UserRecord};
 
 /// Cache table name: committed changes to a user invalidate its cached record (key: user id).
 pub const TABLE: &str = "users";
@@ -15,9 +16,12 @@ const USER_SELECT: &str =
     u.restricted_by_admin_reason, u.restricted_by_admin_private_details, u.country_code, u.risk_score_bot,
     u.risk_score_free_trial_abuse, u.otp_auth_enabled, u.requires_totp_mfa, u.selected_team_id,
     c.value, COALESCE(c.is_verified, 0), COALESCE(c.used_for_auth, 0),
-    EXISTS (SELECT 1 FROM password_credentials p WHERE p.user_id = u.id)
+    EXISTS (SELECT 1 FROM password_credentials p WHERE p.user_id = u.id),
+    t.id, t.display_name, t.profile_image_url, t.client_metadata, t.client_read_only_metadata, t.server_metadata,
+    t.created_at
   FROM users u
-  LEFT JOIN contact_channels c ON c.user_id = u.id AND c.type = 'email' AND c.is_primary = 1";
+  LEFT JOIN contact_channels c ON c.user_id = u.id AND c.type = 'email' AND c.is_primary = 1
+  LEFT JOIN teams t ON t.id = u.selected_team_id";
 
 fn user_from_row(r: &Row) -> rusqlite::Result<UserRecord> {
     Ok(UserRecord {
@@ -44,6 +48,19 @@ fn user_from_row(r: &Row) -> rusqlite::Result<UserRecord> {
         primary_email_verified: r.get(20)?,
         primary_email_auth_enabled: r.get(21)?,
         has_password: r.get(22)?,
+        selected_team: match r.get::<_, Option<String>>(23)? {
+            None => None,
+            Some(id) => Some(TeamRecord {
+                id,
+                project_id: r.get(0)?,
+                display_name: r.get(24)?,
+                profile_image_url: r.get(25)?,
+                client_metadata: json_column(r, 26)?,
+                client_read_only_metadata: json_column(r, 27)?,
+                server_metadata: json_column(r, 28)?,
+                created_at: r.get(29)?,
+            }),
+        },
     })
 }
 
@@ -83,6 +100,8 @@ pub struct ListQuery {
     pub include_anonymous: bool,
     pub only_anonymous: bool,
     pub require_email_verification: bool,
+    /// Only members of this team.
+    pub team_id: Option<String>,
 }
 
 /// Returns the page and the id of the first user of the next page.
@@ -99,6 +118,10 @@ pub fn list(conn: &Connection, project_id: &str, q: &ListQuery) -> ApiResult<(Ve
                 sql.push_str(" AND COALESCE(c.is_verified, 0) = 1");
             }
         }
+    }
+    if let Some(team_id) = &q.team_id {
+        sql.push_str(" AND EXISTS (SELECT 1 FROM team_members m WHERE m.team_id = ? AND m.user_id = u.id)");
+        args.push(team_id.clone().into());
     }
     if let Some(text) = q.query.as_deref().filter(|t| !t.is_empty()) {
         let pattern =
@@ -140,7 +163,6 @@ pub fn list(conn: &Connection, project_id: &str, q: &ListQuery) -> ApiResult<(Ve
     Ok((users, next))
 }
 
-/// Inserts a bare user row; e-mail, password and the rest are applied by [`super::changes`].
 /// Ids of a project's users, oldest first, at most `limit`.
 pub fn all_ids(conn: &Connection, project_id: &str, limit: usize) -> ApiResult<Vec<String>> {
     let mut stmt =
@@ -149,6 +171,7 @@ pub fn all_ids(conn: &Connection, project_id: &str, limit: usize) -> ApiResult<V
     Ok(ids)
 }
 
+/// Inserts a bare user row; e-mail, password and the rest are applied by [`super::changes`].
 pub fn insert(tx: &Tx, project_id: &str, user_id: &str, is_anonymous: bool) -> ApiResult<()> {
     let now = now_millis();
     tx.prepare_cached(
@@ -301,4 +324,32 @@ pub fn update_email_channel(tx: &Tx, channel: &EmailChannel) -> ApiResult<()> {
 pub fn demote_primary_emails(tx: &Tx, user_id: &str) -> ApiResult<()> {
     tx.execute("UPDATE contact_channels SET is_primary = 0 WHERE user_id = ?1 AND type = 'email'", [user_id])?;
     Ok(())
+}
+
+/// Users whose selected team is `team_id` (their cached records embed the team).
+pub fn ids_selecting_team(conn: &Connection, team_id: &str) -> ApiResult<Vec<String>> {
+    let mut stmt = conn.prepare_cached("SELECT id FROM users WHERE selected_team_id = ?1")?;
+    let ids = stmt.query_map([team_id], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
+    Ok(ids)
+}
+
+/// Deselects `team_id` for `user_id` (or for every user when `None`), marking the users changed.
+pub fn deselect_team(tx: &Tx, team_id: &str, user_id: Option<&str>) -> ApiResult<()> {
+    for id in ids_selecting_team(tx, team_id)? {
+        if user_id.is_none_or(|u| u == id) {
+            tx.changed(TABLE, &id);
+            set_text(tx, &id, "selected_team_id", None)?;
+        }
+    }
+    Ok(())
+}
+
+/// Marks a user's cached record stale (e.g. its selected team changed).
+pub fn touch(tx: &Tx, user_id: &str) {
+    tx.changed(TABLE, user_id);
+}
+
+pub fn is_anonymous(conn: &Connection, user_id: &str) -> ApiResult<bool> {
+    let mut stmt = conn.prepare_cached("SELECT is_anonymous FROM users WHERE id = ?1")?;
+    Ok(stmt.query_row([user_id], |r| r.get(0)).optional()?.unwrap_or(false))
 }

@@ -24,10 +24,13 @@ const INFRASTRUCTURE: &[&str] = &[
     "web",
 ];
 const DOMAINS: &[&str] = &[
+    "api_keys",
     "auth",
     "contact_channels",
     "emails",
+    "events",
     "images",
+    "permissions",
     "projects",
     "sessions",
     "system",
@@ -37,8 +40,20 @@ const DOMAINS: &[&str] = &[
 ];
 const ASSEMBLY: &[&str] = &["api", "pipeline", "server"];
 /// The domains that serve routes: the route assembly builds each of them.
-const ROUTED_DOMAINS: &[&str] =
-    &["auth", "contact_channels", "emails", "images", "projects", "sessions", "system", "users"];
+const ROUTED_DOMAINS: &[&str] = &[
+    "api_keys",
+    "auth",
+    "contact_channels",
+    "emails",
+    "events",
+    "images",
+    "permissions",
+    "projects",
+    "sessions",
+    "system",
+    "teams",
+    "users",
+];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {

@@ -1,0 +1,34 @@
+//! SQL of the event log.
+
+use rusqlite::{params, Connection};
+
+use crate::db::{json_column, Tx};
+use crate::error::ApiResult;
+use crate::events::Event;
+
+pub fn insert(tx: &Tx, project_id: &str, id: &str, kind: &str, data: &serde_json::Value, now: i64) -> ApiResult<()> {
+    tx.prepare_cached("INSERT INTO events (id, project_id, type, data, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")?
+        .execute(params![id, project_id, kind, data.to_string(), now])?;
+    Ok(())
+}
+
+/// Up to `limit` events of a project after position `after`, oldest first.
+pub fn read_after(conn: &Connection, project_id: &str, after: i64, limit: u32) -> ApiResult<Vec<Event>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, id, project_id, type, data, created_at FROM events
+         WHERE project_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+    )?;
+    let rows = stmt
+        .query_map(params![project_id, after, limit], |r| {
+            Ok(Event {
+                seq: r.get(0)?,
+                id: r.get(1)?,
+                project_id: r.get(2)?,
+                kind: r.get(3)?,
+                data: json_column(r, 4)?.unwrap_or(serde_json::Value::Null),
+                created_at: r.get(5)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
