@@ -3,6 +3,7 @@
 mod helpers;
 mod smtp_sink;
 
+mod api_keys;
 mod architecture;
 mod auth;
 mod cli;
@@ -10,11 +11,15 @@ mod conformance;
 mod contact_channels;
 mod email_flows;
 mod emails;
+mod events;
+mod invitations;
 mod logging;
 mod openapi;
+mod permissions;
 mod pipeline;
 mod projects;
 mod security;
 mod sessions;
+mod teams;
 mod tokens;
 mod users;
