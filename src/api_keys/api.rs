@@ -193,16 +193,17 @@ impl ApiKeysApi {
         self.teams.require_permission(auth.project(), owner_id, &me, MANAGE_API_KEYS).await.map_err(|_| not_found())
     }
 
+    /// A key by id; `owner` (the `user_id` / `team_id` query the SDK sends) must match it.
     async fn read(
         &self,
         auth: &RequestAuth,
         kind: &'static str,
         id: &str,
-        team_id: Option<&str>,
+        owner: Option<&str>,
     ) -> ApiResult<ApiKeyRecord> {
         let id = uuid::Uuid::parse_str(id).map_err(|_| not_found())?.to_string();
         let key = self.keys.get(auth.project_id(), kind, &id).await?;
-        if team_id.is_some() && key.team_id.as_deref() != team_id {
+        if owner.is_some() && key.user_id.as_deref().or(key.team_id.as_deref()) != owner {
             return Err(not_found());
         }
         let owner = key.user_id.as_deref().or(key.team_id.as_deref()).unwrap_or_default();
@@ -264,10 +265,17 @@ impl ApiKeysApi {
 
     /// One user API key (without its secret).
     #[oai(path = "/user-api-keys/:api_key_id", method = "get", operation_id = "get_user_api_key")]
-    async fn get_user_key(&self, auth: ClientAuth, api_key_id: Path<String>) -> ApiResult<Json<ApiKeyView>> {
+    async fn get_user_key(
+        &self,
+        auth: ClientAuth,
+        api_key_id: Path<String>,
+        /// The key's user (a user id or `me`), optional.
+        user_id: Query<Option<String>>,
+    ) -> ApiResult<Json<ApiKeyView>> {
         let auth = auth.0;
         enabled(&auth, USER)?;
-        Ok(Json(view(self.read(&auth, USER, &api_key_id.0, None).await?)))
+        let owner = user_id.0.map(|u| auth.user_id_param(&u)).transpose()?;
+        Ok(Json(view(self.read(&auth, USER, &api_key_id.0, owner.as_deref()).await?)))
     }
 
     /// Changes a user API key's description or revokes it.
@@ -276,12 +284,15 @@ impl ApiKeysApi {
         &self,
         auth: ClientAuth,
         api_key_id: Path<String>,
+        /// The key's user (a user id or `me`), optional.
+        user_id: Query<Option<String>>,
         body: Json<UpdateApiKeyBody>,
     ) -> ApiResult<Json<ApiKeyView>> {
         let (auth, b) = (auth.0, body.0);
         enabled(&auth, USER)?;
         let revoked = revoke(b.revoked)?;
-        let key = self.read(&auth, USER, &api_key_id.0, None).await?;
+        let owner = user_id.0.map(|u| auth.user_id_param(&u)).transpose()?;
+        let key = self.read(&auth, USER, &api_key_id.0, owner.as_deref()).await?;
         Ok(Json(view(self.keys.update(auth.project_id(), USER, key.id, b.description, revoked).await?)))
     }
 

@@ -52,8 +52,14 @@ async fn a_user_key_has_the_scanner_layout_and_is_shown_once() {
     assert!(!app.db_files_contain(&key), "only the hash is stored");
 
     // Afterwards, only the last four characters.
-    let read = app.get(&format!("/api/v1/user-api-keys/{id}")).client().token(&token).send().await;
+    let read = app.get(&format!("/api/v1/user-api-keys/{id}?user_id=me")).client().token(&token).send().await;
     read.assert_status(200);
+    let someone_else = uuid::Uuid::new_v4();
+    app.get(&format!("/api/v1/user-api-keys/{id}?user_id={someone_else}"))
+        .server()
+        .send()
+        .await
+        .assert_known(404, "API_KEY_NOT_FOUND");
     assert_eq!(read.json()["value"], json!({"last_four": &key[98..]}));
     let list = app.get("/api/v1/user-api-keys?user_id=me").client().token(&token).send().await.json();
     assert_eq!(list["items"].as_array().unwrap().len(), 1);

@@ -43,7 +43,7 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), "stackd-sdk-"));
   server = spawn(bin, ["serve", "--dev", "--db", join(dir, "stackd.db"), "--listen", "127.0.0.1:0", "--access-token-ttl", `${TOKEN_TTL_SECONDS}s`], {
     stdio: ["ignore", "pipe", "inherit"],
-    env: { ...process.env, STACKD_LOG: "warn" },
+    env: { ...process.env, STACKD_LOG: process.env.SDK_LOG ?? "warn" },
   });
   baseUrl = await baseUrlFromBanner(server);
   const health = await fetch(`${baseUrl}/health`);
@@ -273,4 +273,125 @@ test("sendEmail from the server app", async () => {
     assert.match(String(e), /USER_ID_DOES_NOT_EXIST/);
     return true;
   });
+});
+
+// --- Teams, permissions and API keys.
+
+async function adminPost(path, body) {
+  const r = await fetch(`${baseUrl}/api/v1${path}`, {
+    method: "POST",
+    headers: {
+      "content-type": "application/json",
+      "x-stack-access-type": "admin",
+      "x-stack-project-id": PROJECT_ID,
+      "x-stack-super-secret-admin-key": SUPER_SECRET_ADMIN_KEY,
+    },
+    body: JSON.stringify(body),
+  });
+  assert.equal(r.status, 201, await r.clone().text());
+}
+
+async function signedUp(email) {
+  const app = clientApp();
+  const r = await app.signUpWithCredential({ email, password: "password-123", noRedirect: true, noVerificationCallback: true });
+  assert.equal(r.status, "ok");
+  return { app, user: await app.getUser({ or: "throw" }) };
+}
+
+test("teams: create, update, list, select, addUser, removeUser, leave", async () => {
+  const { app, user } = await signedUp("sdk-team-owner@example.com");
+  const team = await user.createTeam({ displayName: "SDK Team" });
+  assert.equal(team.displayName, "SDK Team");
+  await team.update({ displayName: "SDK Team 2", clientMetadata: { plan: "pro" } });
+  const teams = await user.listTeams();
+  assert.deepEqual(teams.map((t) => t.displayName), ["SDK Team 2"]);
+  assert.deepEqual(teams[0].clientMetadata, { plan: "pro" });
+
+  await user.setSelectedTeam(team);
+  assert.equal((await app.getUser()).selectedTeam.id, team.id);
+
+  const server = serverApp();
+  const member = await server.createUser({ primaryEmail: "sdk-team-member@example.com", primaryEmailAuthEnabled: true, password: "password-123" });
+  const serverTeam = await server.getTeam(team.id);
+  await serverTeam.addUser(member.id);
+  const users = await serverTeam.listUsers();
+  assert.deepEqual(users.map((u) => u.id).sort(), [user.id, member.id].sort());
+  const clientMembers = await team.listUsers();
+  assert.equal(clientMembers.length, 2);
+  await serverTeam.removeUser(member.id);
+  assert.deepEqual((await serverTeam.listUsers()).map((u) => u.id), [user.id]);
+
+  await user.leaveTeam(team);
+  assert.deepEqual(await user.listTeams(), []);
+  assert.equal((await app.getUser()).selectedTeam, null);
+});
+
+test("teams: inviteUser, then accept the mailed invitation", async () => {
+  const { user: owner } = await signedUp("sdk-inviter@example.com");
+  const team = await owner.createTeam({ displayName: "Invite Team" });
+  await team.inviteUser({ email: "sdk-invitee@example.com", callbackUrl: CALLBACK_URL });
+  const mail = await mailTo("sdk-invitee@example.com");
+  assert.equal(mail.subject, "You have been invited to join Invite Team");
+  const code = codeIn(mail);
+  const invitations = await team.listInvitations();
+  assert.deepEqual(invitations.map((i) => i.recipientEmail), ["sdk-invitee@example.com"]);
+
+  const { app, user: invitee } = await signedUp("sdk-invitee@example.com");
+  assert.equal((await app.verifyTeamInvitationCode(code)).status, "ok");
+  const details = await app.getTeamInvitationDetails(code);
+  assert.equal(details.status, "ok");
+  assert.equal(details.data.teamDisplayName, "Invite Team");
+  assert.equal((await app.acceptTeamInvitation(code)).status, "ok");
+  assert.deepEqual((await invitee.listTeams()).map((t) => t.id), [team.id]);
+  assert.equal(await invitee.hasPermission(team, "$read_members"), true, "member defaults, recursively");
+  assert.equal(await invitee.hasPermission(team, "$delete_team"), false);
+  assert.equal((await app.acceptTeamInvitation(code)).status, "error");
+});
+
+test("permissions: grant, has, list (recursive) and revoke, in team and project scope", async () => {
+  await adminPost("/team-permission-definitions", { id: "sdk_editor", contained_permission_ids: ["$update_team"] });
+  await adminPost("/project-permission-definitions", { id: "sdk_reports", contained_permission_ids: [] });
+  await adminPost("/project-permission-definitions", { id: "sdk_admin", contained_permission_ids: ["sdk_reports"] });
+  const server = serverApp();
+  const { user } = await signedUp("sdk-perms@example.com");
+  const team = await server.createTeam({ displayName: "Perm Team" });
+  await team.addUser(user.id);
+  const serverUser = await server.getUser(user.id);
+
+  assert.equal(await user.hasPermission(team, "$update_team"), false);
+  await serverUser.grantPermission(team, "sdk_editor");
+  assert.equal(await user.hasPermission(team, "$update_team"), true);
+  const direct = (await user.listPermissions(team, { recursive: false })).map((p) => p.id).sort();
+  assert.deepEqual(direct, ["sdk_editor", "team_member"]);
+  const all = (await user.listPermissions(team, { recursive: true })).map((p) => p.id).sort();
+  assert.deepEqual(all, ["$invite_members", "$read_members", "$update_team", "sdk_editor", "team_member"]);
+  await serverUser.revokePermission(team, "sdk_editor");
+  assert.equal(await user.hasPermission(team, "$update_team"), false);
+
+  await serverUser.grantPermission("sdk_admin");
+  assert.equal(await user.hasPermission("sdk_reports"), true);
+  assert.deepEqual((await user.listPermissions({ recursive: true })).map((p) => p.id).sort(), ["sdk_admin", "sdk_reports"]);
+  await serverUser.revokePermission("sdk_admin");
+  assert.equal(await user.hasPermission("sdk_reports"), false);
+});
+
+test("API keys: user and team keys, created, listed, checked by the server app, revoked", async () => {
+  const { user } = await signedUp("sdk-keys@example.com");
+  const server = serverApp();
+  const key = await user.createApiKey({ description: "CI", expiresAt: null, isPublic: false });
+  assert.match(key.value, /^sk_[0-9a-z]{45}[0-9a-f]{32}user1574ck4u7h[0-9a-f]{8}$/);
+  const listed = await user.listApiKeys();
+  assert.deepEqual(listed.map((k) => k.description), ["CI"]);
+  assert.equal(listed[0].value.lastFour, key.value.slice(-4));
+  assert.equal((await server.getUser({ apiKey: key.value })).id, user.id);
+
+  const team = await user.createTeam({ displayName: "Key Team" });
+  const teamKey = await team.createApiKey({ description: "deploy", expiresAt: null, isPublic: false });
+  assert.equal((await server.getTeam({ apiKey: teamKey.value })).id, team.id);
+  assert.equal(await server.getUser({ apiKey: teamKey.value }), null, "a team key is not a user key");
+
+  await listed[0].revoke();
+  assert.equal(await server.getUser({ apiKey: key.value }), null);
+  const [revoked] = await user.listApiKeys();
+  assert.ok(revoked.manuallyRevokedAt instanceof Date);
 });
