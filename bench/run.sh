@@ -83,6 +83,26 @@ wrk.headers["content-type"] = "application/json"
 wrk.body = '{"email":"otp-bench@example.com","callback_url":"http://localhost:3000/handler/magic-link-callback"}'
 LUA
 
+# Teams: the bench user is in 10 teams; in the first it holds p1, the top of a 5-level chain
+# p1 ⊃ p2 ⊃ p3 ⊃ p4 ⊃ p5 ⊃ \$update_team.
+SAK=this-super-secret-admin-key-is-for-local-development-only
+BENCH_USER=$(echo "$SIGNUP" | python3 -c 'import json,sys; print(json.load(sys.stdin)["user_id"])')
+server() { curl -fs "$BASE/api/v1$1" -H 'x-stack-access-type: server' -H 'x-stack-project-id: internal' \
+  -H "x-stack-secret-server-key: $SSK" -H 'content-type: application/json' "${@:2}"; }
+admin() { curl -fs "$BASE/api/v1$1" -H 'x-stack-access-type: admin' -H 'x-stack-project-id: internal' \
+  -H "x-stack-super-secret-admin-key: $SAK" -H 'content-type: application/json' "${@:2}"; }
+for i in $(seq 10); do
+  TEAM=$(server /teams -d "{\"display_name\":\"bench team $i\",\"creator_user_id\":\"$BENCH_USER\"}" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+  [ "$i" = 1 ] && FIRST_TEAM=$TEAM
+done
+NEXT='$update_team'
+for level in 5 4 3 2 1; do
+  admin /team-permission-definitions -d "{\"id\":\"p$level\",\"contained_permission_ids\":[\"$NEXT\"]}" >/dev/null
+  NEXT=p$level
+done
+server "/team-permissions/$FIRST_TEAM/$BENCH_USER/p1" -X POST >/dev/null
+
 ms() { # wrk latency (e.g. 812.00us, 1.20ms, 1.02s) → milliseconds
   awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000; printf "%.2f", n }'
 }
@@ -115,6 +135,8 @@ wait $WRITER
 WRITES=$(awk '/Requests\/sec/ {printf "%.0f", $2}' "$DIR/writer.out")
 run "refresh grant (oauth/token)" /api/v1/auth/oauth/token "$DIR/refresh.lua"
 run "JWKS" /api/v1/projects/internal/.well-known/jwks.json
+run "GET /teams?user_id=me (10)" "/api/v1/teams?user_id=me" "$DIR/me.lua"
+run "team perms, 5-level recursive" "/api/v1/team-permissions?team_id=$FIRST_TEAM&user_id=me&recursive=true" "$DIR/me.lua"
 run "password sign-in" /api/v1/auth/password/sign-in "$DIR/signin.lua"
 # E-mail: each OTP request writes a code and an outbox row in one transaction; the worker delivers
 # to the local sink meanwhile. Then /users/me runs while the worker drains what is left.
@@ -145,6 +167,7 @@ echo "/users/me: $(pct "${RPS["GET /users/me"]}" "$ceiling") of ceiling (target 
 echo "/users/me with a writer committing ${WRITES} times/s: $(pct "${RPS["GET /users/me + writer (1/ms)"]}" "${RPS["GET /users/me"]}") of /users/me alone"
 echo "refresh:   $(pct "${RPS["refresh grant (oauth/token)"]}" "$ceiling") of ceiling (target ≥ 25%); $(pct "${RPS["refresh grant (oauth/token)"]}" "$SIGN_BOUND") of the signing bound"
 echo "JWKS:      $(pct "${RPS["JWKS"]}" "$ceiling") of ceiling (target ≥ 80%)"
+echo "teams:     GET /teams?user_id=me (10 teams) $(pct "${RPS["GET /teams?user_id=me (10)"]}" "$ceiling") of ceiling; recursive permission listing over a 5-level chain $(pct "${RPS["team perms, 5-level recursive"]}" "$ceiling") of ceiling"
 echo "sign-in:   $(pct "${RPS["password sign-in"]}" "$BOUND") of the argon2id bound (target ≥ 90%)"
 echo "e-mail:    ${QUEUED} queued by the OTP scenario, $(sent) delivered to the SMTP sink; worker drained ${DELIVERED} of them at $(awk -v n="$DELIVERED" -v a="$DRAIN_START" -v b="$DRAIN_END" 'BEGIN { d = b - a; if (d <= 0) d = 0.001; printf "%.0f", n / d }') e-mails/s"
 echo "/users/me while the worker delivers: $(pct "${RPS["GET /users/me + e-mail worker"]}" "${RPS["GET /users/me"]}") of /users/me alone"

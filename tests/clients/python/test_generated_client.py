@@ -12,11 +12,20 @@ sys.path.insert(0, sys.argv[2])  # tests/clients, for stackd_server
 from stackd_client import AuthenticatedClient  # noqa: E402
 import re  # noqa: E402
 
+from stackd_client.api.api_keys import check_team_api_key, create_team_api_key  # noqa: E402
 from stackd_client.api.auth import send_sign_in_code, sign_in_with_otp, sign_up_with_password  # noqa: E402
 from stackd_client.api.emails import list_dev_mailbox  # noqa: E402
+from stackd_client.api.permissions import list_team_permissions  # noqa: E402
+from stackd_client.api.teams import create_team  # noqa: E402
 from stackd_client.api.users import get_current_user, get_user, list_users, update_user  # noqa: E402
 from stackd_client.models import (  # noqa: E402
+    ApiKeyView,
+    CheckApiKeyBody,
+    ClientTeam,
     ClientUser,
+    CreatedApiKeyView,
+    CreateTeamApiKeyBody,
+    CreateTeamBody,
     CodeOnlyBody,
     EmailWithCallbackBody,
     KnownError,
@@ -99,6 +108,19 @@ def main():
         signed_in = sign_in_with_otp.sync(client=anonymous, body=CodeOnlyBody(code=code))
         assert isinstance(signed_in, SignInResult), signed_in
         assert signed_in.is_new_user is True
+        passed += 1
+
+        # Teams: the creator holds team_admin, which contains $manage_api_keys; a team key checks out.
+        team = create_team.sync(client=me_client, body=CreateTeamBody(display_name="Py Team"))
+        assert isinstance(team, ClientTeam), team
+        held = list_team_permissions.sync(client=me_client, team_id=team.id, user_id="me", recursive=True)
+        assert "$manage_api_keys" in [p.id for p in held.items], held
+        key = create_team_api_key.sync(
+            client=me_client, body=CreateTeamApiKeyBody(description="py", team_id=team.id, expires_at_millis=None)
+        )
+        assert isinstance(key, CreatedApiKeyView), key
+        checked = check_team_api_key.sync(client=server_client, body=CheckApiKeyBody(api_key=key.value))
+        assert isinstance(checked, ApiKeyView) and checked.team_id == team.id, checked
         passed += 1
     finally:
         server.stop()
