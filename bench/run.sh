@@ -101,7 +101,7 @@ for level in 5 4 3 2 1; do
   admin /team-permission-definitions -d "{\"id\":\"p$level\",\"contained_permission_ids\":[\"$NEXT\"]}" >/dev/null
   NEXT=p$level
 done
-server "/team-permissions/$FIRST_TEAM/$BENCH_USER/p1" -X POST >/dev/null
+server "/team-permissions/$FIRST_TEAM/$BENCH_USER/p1" -d "{}" >/dev/null
 
 ms() { # wrk latency (e.g. 812.00us, 1.20ms, 1.02s) → milliseconds
   awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000; printf "%.2f", n }'

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crate::error::{ApiResult, KnownError};
 use crate::projects::access::{AdminAuth, ClientAuth};
-use crate::projects::config::{StandardEmailServer, TrustedDomain};
+use crate::projects::config::{StandardEmailServer, TrustedDomain, PROJECT_SCOPE, TEAM_SCOPE};
 use crate::projects::{Project, ProjectConfig, ProjectsService};
 use crate::web::Tag;
 
@@ -199,8 +199,14 @@ fn domains(config: &ProjectConfig) -> Vec<Domain> {
     d
 }
 
-fn permission_ids(ids: &[String]) -> Vec<PermissionId> {
-    let mut ids: Vec<String> = ids.to_vec();
+/// Default permissions as the legacy project view lists them: sorted, and only those still defined
+/// in `scope` (`$` system ids count for teams).
+fn permission_ids(c: &ProjectConfig, ids: &[String], scope: &str) -> Vec<PermissionId> {
+    let defined = |id: &String| {
+        (scope == TEAM_SCOPE && id.starts_with('$'))
+            || c.permission_definitions.get(id).is_some_and(|d| d.scope == scope)
+    };
+    let mut ids: Vec<String> = ids.iter().filter(|id| defined(id)).cloned().collect();
     ids.sort();
     ids.into_iter().map(|id| PermissionId { id }).collect()
 }
@@ -273,9 +279,9 @@ pub fn admin_view(p: &Project) -> AdminProject {
                 },
             },
             email_theme: c.email_theme.clone(),
-            team_creator_default_permissions: permission_ids(&c.team_creator_default_permissions),
-            team_member_default_permissions: permission_ids(&c.team_member_default_permissions),
-            user_default_permissions: permission_ids(&c.user_default_permissions),
+            team_creator_default_permissions: permission_ids(c, &c.team_creator_default_permissions, TEAM_SCOPE),
+            team_member_default_permissions: permission_ids(c, &c.team_member_default_permissions, TEAM_SCOPE),
+            user_default_permissions: permission_ids(c, &c.user_default_permissions, PROJECT_SCOPE),
         },
     }
 }

@@ -75,6 +75,16 @@ impl Weigh for ProjectEntry {
             + opt_str_weight(&p.logo_dark_mode_url)
             + opt_str_weight(&p.logo_full_dark_mode_url)
             + p.config.domains.iter().map(|d| d.domain.len() + d.handler_path.len() + 48).sum::<usize>()
+            + p.config
+                .permission_definitions
+                .iter()
+                .map(|(id, d)| {
+                    id.len()
+                        + 96
+                        + d.description.as_ref().map_or(0, String::len)
+                        + d.contained_permission_ids.iter().map(|c| c.len() + 24).sum::<usize>()
+                })
+                .sum::<usize>()
             + self.key_sets.len() * std::mem::size_of::<LiveKeySet>()
     }
 }

@@ -11,6 +11,7 @@ use crate::emails::templates::TEAM_INVITATION as INVITATION_TEMPLATE;
 use crate::emails::{NewEmail, Recipient};
 use crate::error::{ApiError, ApiResult, KnownError};
 use crate::projects::Project;
+use crate::rate_limit::Limit;
 use crate::teams::service::require_team;
 use crate::teams::{errors, store, TeamsService};
 use crate::users::UserRecord;
@@ -24,6 +25,10 @@ pub struct Invitation {
     pub expires_at: i64,
     pub recipient_email: String,
 }
+
+/// Invitation e-mails a signed-in user may send (outside `--dev`): each one mails an address the
+/// sender chooses, so a member with `$invite_members` must not be able to flood the outbox.
+pub const INVITATIONS_PER_USER: Limit = Limit::per_minute("team-invitation/user", 20);
 
 /// Invitations are valid for 7 days (spec 20 §2.4).
 const LIFETIME_MILLIS: i64 = 7 * 24 * 3600 * 1000;
@@ -54,6 +59,11 @@ fn verified_emails(conn: &rusqlite::Connection, project_id: &str, user_id: &str)
 }
 
 impl TeamsService {
+    /// Counts an invitation sent by a signed-in user against [`INVITATIONS_PER_USER`].
+    pub fn limit_invitations(&self, sender: &str) -> ApiResult<()> {
+        self.infra.limiter.check(INVITATIONS_PER_USER, sender)
+    }
+
     /// `POST /team-invitations/send-code`: stores the invitation and queues its e-mail.
     pub async fn invite(
         self: &Arc<Self>,

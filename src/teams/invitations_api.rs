@@ -113,6 +113,7 @@ impl TeamInvitationsApi {
         if !auth.access_type.is_server_or_higher() {
             let me = signed_in(&auth)?;
             self.teams.require_permission(auth.project(), &team_id, &me, INVITE_MEMBERS).await?;
+            self.teams.limit_invitations(&me)?;
         }
         let id = self.teams.invite(auth.project(), team_id, email, b.callback_url).await?;
         Ok(Json(SentInvitation { success: true, id }))

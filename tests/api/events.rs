@@ -182,3 +182,41 @@ async fn the_log_is_ordered_resumable_and_per_project() {
     app.get("/api/v1/internal/events").server().send().await.assert_known(401, "INSUFFICIENT_ACCESS_TYPE");
     app.get("/api/v1/internal/events?limit=0").admin().send().await.assert_known(400, "SCHEMA_ERROR");
 }
+
+#[tokio::test]
+async fn personal_teams_and_accepted_invitations_record_their_events() {
+    let app = spawn_app().await;
+    app.configure(json!({"create_team_on_sign_up": true})).await;
+    let pos = position(&app).await;
+    let (user, _, _) = app.sign_up("ada@example.com").await;
+    let (events, pos) = events_after(&app, pos).await;
+    assert_eq!(types(&events), ["user.created", "team.created"]);
+    assert_eq!(events[0].1["selected_team"], Value::Null, "computed before the team exists");
+    assert_eq!(events[1].1["display_name"], "ada@example.com's Team");
+    let _ = user;
+
+    // Accepting an invitation: the membership and its default permission.
+    let team = server_team(&app, "Acme").await;
+    let bob = app.create_user(json!({"primary_email": "bob@example.com", "primary_email_verified": true})).await;
+    let r = app
+        .post("/api/v1/team-invitations/send-code")
+        .server()
+        .json(json!({"team_id": team, "email": "bob@example.com", "callback_url": crate::helpers::CALLBACK}))
+        .send()
+        .await;
+    let invitation = r.json()["id"].as_str().unwrap().to_string();
+    let (_, pos) = events_after(&app, pos).await;
+    app.post(&format!("/api/v1/team-invitations/{invitation}/accept?user_id={bob}"))
+        .server()
+        .send()
+        .await
+        .assert_status(200);
+    let (events, _) = events_after(&app, pos).await;
+    assert_eq!(
+        events,
+        [
+            ("team_membership.created".to_string(), json!({"team_id": team, "user_id": bob})),
+            ("team_permission.created".to_string(), json!({"id": "team_member", "team_id": team, "user_id": bob})),
+        ]
+    );
+}

@@ -385,8 +385,15 @@ async fn project_permissions_are_granted_listed_and_revoked() {
 async fn sign_up_and_member_defaults_follow_the_project_settings() {
     let app = spawn_app().await;
     define(&app, "project", "viewer", &[]).await;
-    app.configure(json!({"user_default_permissions": [{"id": "viewer"}], "team_member_default_permissions": [{"id": "$read_members"}]}))
-        .await;
+    app.configure(json!({
+        "user_default_permissions": [{"id": "viewer"}, {"id": "ghost"}],
+        "team_member_default_permissions": [{"id": "$read_members"}]
+    }))
+    .await;
+    // The project view lists only defaults that are still defined.
+    let project = app.get("/api/v1/internal/projects/current").admin().send().await.json();
+    assert_eq!(project["config"]["user_default_permissions"], json!([{"id": "viewer"}]));
+    assert_eq!(project["config"]["team_member_default_permissions"], json!([{"id": "$read_members"}]));
     let (user, token, _) = app.sign_up("ada@example.com").await;
     let own = app.get("/api/v1/project-permissions?user_id=me").client().token(&token).send().await.json();
     assert_eq!(own["items"], json!([{"id": "viewer", "user_id": user}]));

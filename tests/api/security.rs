@@ -396,3 +396,22 @@ async fn e_mail_sending_endpoints_are_rate_limited_per_address() {
     // Nothing rate-limited reached the outbox.
     assert_eq!(app.db_scalar("SELECT count(*) FROM email_outbox"), 6);
 }
+
+#[tokio::test]
+async fn team_invitations_are_rate_limited_per_sender() {
+    let app = spawn_app_with(|c| c.rate_limits = true).await;
+    let (_, token, _) = app.sign_up("inviter@example.com").await;
+    let team = crate::teams::client_team(&app, &token, "Acme").await;
+    let invite = |i: usize| {
+        app.post("/api/v1/team-invitations/send-code").client().token(&token).json(
+            json!({"team_id": team, "email": format!("guest{i}@example.com"), "callback_url": crate::helpers::CALLBACK}),
+        )
+    };
+    for i in 0..20 {
+        invite(i).send().await.assert_status(200);
+    }
+    let r = invite(20).send().await;
+    r.assert_status(429);
+    assert!(r.header("retry-after").is_some());
+    assert_eq!(app.db_scalar("SELECT count(*) FROM verification_codes WHERE type = 'TEAM_INVITATION'"), 20);
+}
