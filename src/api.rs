@@ -82,7 +82,7 @@ impl Services {
             emails.clone(),
         ));
         users.connect_teams(UserLifecycle::new(&teams));
-        let api_keys = Arc::new(ApiKeysService::new(infra.clone()));
+        let api_keys = Arc::new(ApiKeysService::new(infra.clone(), emails.clone()));
         Arc::new(Services {
             infra,
             projects,

@@ -12,10 +12,10 @@ use crate::api_keys::service::{not_found, NewApiKey};
 use crate::api_keys::{ApiKeyRecord, ApiKeysService, TEAM, USER};
 use crate::error::{ApiError, ApiResult, KnownError};
 use crate::permissions::MANAGE_API_KEYS;
-use crate::projects::access::{ClientAuth, RequestAuth, ServerAuth};
+use crate::projects::access::{AnyAuth, ClientAuth, RequestAuth, ServerAuth};
 use crate::teams::api::{signed_in, team_id_param};
 use crate::teams::TeamsService;
-use crate::web::Tag;
+use crate::web::{Success, Tag};
 
 pub struct ApiKeysApi {
     pub keys: Arc<ApiKeysService>,
@@ -350,6 +350,14 @@ impl ApiKeysApi {
         enabled(&auth, TEAM)?;
         let team_id = team_id_param("query.team_id", &team_id.0)?;
         Ok(Json(view(self.read(&auth, TEAM, &api_key_id.0, Some(&team_id)).await?)))
+    }
+
+    /// For credential scanners (no authentication): revokes a leaked secret key and e-mails its
+    /// owners. Public keys are refused, expired ones need nothing.
+    #[oai(path = "/integrations/credential-scanning/revoke", method = "post", operation_id = "revoke_leaked_api_key")]
+    async fn revoke_leaked(&self, _auth: AnyAuth, body: Json<CheckApiKeyBody>) -> ApiResult<Json<Success>> {
+        self.keys.revoke_leaked(body.0.api_key).await?;
+        Ok(Success::ok())
     }
 
     /// Changes a team API key's description or revokes it.

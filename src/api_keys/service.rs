@@ -7,10 +7,14 @@ use serde_json::json;
 use crate::api_keys::{embedded_id, key_string, store, ApiKeyRecord, USER};
 use crate::crypto::{hash_secret, hashes_equal, last_four};
 use crate::db::now_millis;
+use crate::emails::{Content, EmailsService, NewEmail, Recipient, ThemeChoice, TRANSACTIONAL};
 use crate::error::{ApiError, ApiResult, KnownError};
 use crate::infra::Infra;
+use crate::permissions::{PermissionsService, MANAGE_API_KEYS};
 use crate::projects::Project;
+use crate::rate_limit::Limit;
 use crate::teams::service::{require_team, require_user};
+use crate::teams::store as team_store;
 
 pub fn not_found() -> ApiError {
     KnownError::new("API_KEY_NOT_FOUND", 404, "API key not found.").into()
@@ -43,13 +47,17 @@ pub struct NewApiKey {
     pub is_public: bool,
 }
 
+/// Credential-scanning revocations per client address (the route has no authentication).
+pub const SCANNER_REVOCATIONS_PER_IP: Limit = Limit::per_minute("credential-scanning/ip", 60);
+
 pub struct ApiKeysService {
     infra: Arc<Infra>,
+    emails: Arc<EmailsService>,
 }
 
 impl ApiKeysService {
-    pub fn new(infra: Arc<Infra>) -> Self {
-        ApiKeysService { infra }
+    pub fn new(infra: Arc<Infra>, emails: Arc<EmailsService>) -> Self {
+        ApiKeysService { infra, emails }
     }
 
     /// Creates a key; the full key string is returned this once.
@@ -124,6 +132,87 @@ impl ApiKeysService {
                 }
                 store::update(tx, &key)?;
                 Ok(key)
+            })
+            .await
+    }
+
+    /// `POST /integrations/credential-scanning/revoke`: a scanner found `key` in public. Public keys
+    /// are meant to be seen; an expired one is harmless; any other is revoked (once) and its owners
+    /// — the user, or the team's members holding `$manage_api_keys` — are e-mailed, in the same
+    /// transaction.
+    pub async fn revoke_leaked(&self, key: String) -> ApiResult<()> {
+        if let Some(ip) = crate::request_info::client_ip() {
+            self.infra.limiter.check(SCANNER_REVOCATIONS_PER_IP, &ip.to_string())?;
+        }
+        let Some(id) = embedded_id(&key) else { return Err(not_found()) };
+        let emails = self.emails.clone();
+        self.infra
+            .db
+            .write(move |tx| {
+                let presented = hash_secret(&key);
+                let found = store::load_any_project(tx, &id.to_string())?
+                    .filter(|k| hashes_equal(&k.key_hash, &presented))
+                    .ok_or_else(not_found)?;
+                if found.is_public {
+                    return Err(KnownError::new(
+                        "PUBLIC_API_KEY_CANNOT_BE_REVOKED",
+                        400,
+                        "Public API keys are meant to be published; they cannot be revoked this way.",
+                    )
+                    .into());
+                }
+                if found.expires_at.is_some_and(|e| e <= now_millis()) {
+                    return Err(expired());
+                }
+                if found.revoked_at.is_some() {
+                    return Ok(());
+                }
+                let mut key = found;
+                key.revoked_at = Some(now_millis());
+                store::update(tx, &key)?;
+                let owners = match (&key.user_id, &key.team_id) {
+                    (Some(user_id), _) => vec![user_id.clone()],
+                    (_, Some(team_id)) => {
+                        let project = crate::projects::store::load(tx, &key.project_id)?
+                            .ok_or_else(|| KnownError::current_project_not_found(&key.project_id))?;
+                        let mut holders = vec![];
+                        for m in team_store::memberships(tx, &key.project_id, Some(team_id), None)? {
+                            if PermissionsService::member_has(
+                                tx,
+                                &project.config,
+                                team_id,
+                                &m.user_id,
+                                MANAGE_API_KEYS,
+                            )? {
+                                holders.push(m.user_id);
+                            }
+                        }
+                        holders
+                    }
+                    _ => vec![],
+                };
+                // Only the key's id and last four characters (both safe to echo) go into the e-mail.
+                let html = format!(
+                    "<p>An API key of yours (id {}, ending in <code>{}</code>) was found in a public place, \
+                     so it has been revoked. Create a new key to replace it.</p>",
+                    key.id, key.last_four
+                );
+                for user_id in owners {
+                    emails.enqueue_in(
+                        tx,
+                        &key.project_id,
+                        NewEmail {
+                            recipient: Recipient::UserPrimaryEmail { user_id },
+                            content: Content::Html(html.clone()),
+                            subject: Some("An API key was revoked because it was leaked".into()),
+                            theme: ThemeChoice::Project,
+                            category_id: TRANSACTIONAL,
+                            is_high_priority: true,
+                            scheduled_at: None,
+                        },
+                    )?;
+                }
+                Ok(())
             })
             .await
     }

@@ -72,3 +72,11 @@ pub fn update(tx: &Tx, k: &ApiKeyRecord) -> ApiResult<()> {
         .execute(params![k.id, k.description, k.revoked_at])?;
     Ok(())
 }
+
+/// A key by id in any project (the credential-scanning route has no project).
+pub fn load_any_project(conn: &Connection, id: &str) -> ApiResult<Option<ApiKeyRecord>> {
+    Ok(conn
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM api_keys WHERE id = ?1"))?
+        .query_row(params![id], row)
+        .optional()?)
+}

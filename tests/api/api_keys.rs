@@ -253,3 +253,67 @@ async fn project_flags_turn_each_kind_off() {
     let r = app.post("/api/v1/team-api-keys/check").server().json(json!({"api_key": "x"})).send().await;
     assert_eq!(r.assert_plain(400), "Team API keys are not enabled for this project.");
 }
+
+#[tokio::test]
+async fn credential_scanners_revoke_leaked_keys_and_owners_are_mailed() {
+    let (app, sink) = crate::helpers::spawn_app_with_smtp().await;
+    let (_, ada, _) = app.sign_up("ada@example.com").await;
+    let (bob_id, _, _) = app.sign_up("bob@example.com").await;
+    let team = client_team(&app, &ada, "Acme").await;
+    add_member(&app, &team, &bob_id).await;
+    let leak =
+        |key: String| app.post("/api/v1/integrations/credential-scanning/revoke").json(json!({"api_key": key})).send();
+
+    let user_key =
+        create_user_key(&app, &ada, json!({"user_id": "me", "description": "x", "expires_at_millis": null})).await;
+    let user_key = user_key.json()["value"].as_str().unwrap().to_string();
+    leak(user_key.clone()).await.assert_status(200);
+    let mail = sink.last_to("ada@example.com").await;
+    assert_eq!(mail.subject(), "An API key was revoked because it was leaked");
+    assert!(mail.body().contains(&user_key[98..]));
+    assert!(!mail.body().contains(&user_key), "the key itself is never mailed");
+    app.post("/api/v1/user-api-keys/check")
+        .server()
+        .json(json!({"api_key": user_key}))
+        .send()
+        .await
+        .assert_known(401, "API_KEY_REVOKED");
+    leak(user_key).await.assert_status(200);
+
+    // A team key: only members holding $manage_api_keys (Ada, team_admin) are told.
+    let team_key = app
+        .post("/api/v1/team-api-keys")
+        .client()
+        .token(&ada)
+        .json(json!({"team_id": team, "description": "t", "expires_at_millis": null}))
+        .send()
+        .await
+        .json()["value"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    leak(team_key.clone()).await.assert_status(200);
+    sink.wait_for(2).await;
+    let to_bob = sink.messages().into_iter().filter(|m| m.rcpt_to.iter().any(|r| r == "bob@example.com")).count();
+    assert_eq!(to_bob, 0);
+    app.post("/api/v1/team-api-keys/check")
+        .server()
+        .json(json!({"api_key": team_key}))
+        .send()
+        .await
+        .assert_known(401, "API_KEY_REVOKED");
+
+    // Public keys are meant to be seen; expired ones need nothing; unknown ones are not found.
+    let public = create_user_key(
+        &app,
+        &ada,
+        json!({"user_id": "me", "description": "p", "expires_at_millis": null, "is_public": true}),
+    )
+    .await;
+    leak(public.json()["value"].as_str().unwrap().to_string())
+        .await
+        .assert_known(400, "PUBLIC_API_KEY_CANNOT_BE_REVOKED");
+    let old = create_user_key(&app, &ada, json!({"user_id": "me", "description": "o", "expires_at_millis": 1})).await;
+    leak(old.json()["value"].as_str().unwrap().to_string()).await.assert_known(401, "API_KEY_EXPIRED");
+    leak("sk_unknown".into()).await.assert_known(404, "API_KEY_NOT_FOUND");
+}
