@@ -102,6 +102,7 @@ impl Services {
     pub fn start_jobs(&self) {
         self.sessions.register_jobs(&self.infra.jobs);
         self.emails.register_jobs(&self.infra.jobs);
+        crate::events::register_jobs(&self.infra.jobs, self.infra.db.clone());
     }
 }
 

@@ -5,10 +5,18 @@
 pub mod api;
 pub mod store;
 
+use std::time::Duration;
+
 use serde_json::Value;
 
-use crate::db::{now_millis, Tx};
+use crate::db::{now_millis, Db, Tx};
 use crate::error::ApiResult;
+use crate::jobs::Jobs;
+
+/// Events are kept 30 days: far longer than any delivery retries them (spec 20 §6.3's schedule ends
+/// after about a day and a half), so the log stays bounded.
+pub const KEEP_MILLIS: i64 = 30 * 24 * 3600 * 1000;
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 pub const USER_CREATED: &str = "user.created";
 pub const USER_UPDATED: &str = "user.updated";
@@ -38,4 +46,24 @@ pub struct Event {
 /// Appends an event inside the transaction that makes the change.
 pub fn record_in(tx: &Tx, project_id: &str, kind: &'static str, data: Value) -> ApiResult<()> {
     store::insert(tx, project_id, &uuid::Uuid::new_v4().to_string(), kind, &data, now_millis())
+}
+
+/// Deletes events older than [`KEEP_MILLIS`] before `now`; returns how many.
+pub fn prune(db: &Db, now: i64) -> ApiResult<usize> {
+    db.write_now(|tx| store::delete_before(tx, now - KEEP_MILLIS))
+}
+
+/// Registers the hourly pruning of old events.
+pub fn register_jobs(jobs: &Jobs, db: Db) {
+    jobs.every_until_stop("event-log-pruning", PRUNE_EVERY, move || {
+        let db = db.clone();
+        async move {
+            match tokio::task::spawn_blocking(move || prune(&db, now_millis())).await {
+                Ok(Ok(0)) => {}
+                Ok(Ok(n)) => tracing::info!(events = n, "deleted events older than 30 days"),
+                Ok(Err(e)) => tracing::error!(error = %e, "event-log pruning failed"),
+                Err(e) => tracing::error!(error = %e, "event-log pruning failed"),
+            }
+        }
+    });
 }

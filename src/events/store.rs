@@ -32,3 +32,7 @@ pub fn read_after(conn: &Connection, project_id: &str, after: i64, limit: u32) -
         .collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
 }
+
+pub fn delete_before(tx: &Tx, cutoff: i64) -> ApiResult<usize> {
+    Ok(tx.execute("DELETE FROM events WHERE created_at < ?1", [cutoff])?)
+}

@@ -77,20 +77,21 @@ pub fn expand<'a>(
     recursive: bool,
 ) -> Vec<String> {
     let mut stack: Vec<String> = direct.into_iter().map(String::from).collect();
-    let mut collected: Vec<String> = Vec::new();
+    let mut collected: std::collections::BTreeSet<String> = Default::default();
     while let Some(id) = stack.pop() {
         if !is_defined(defs, scope, &id) || collected.contains(&id) {
             continue;
         }
         if recursive {
             if let Some(def) = defs.get(&id) {
-                stack.extend(def.contained_permission_ids.iter().cloned());
+                stack.extend(def.contained_permission_ids.iter().filter(|c| !collected.contains(*c)).cloned());
             }
         }
-        collected.push(id);
+        collected.insert(id);
     }
-    collected.sort_by(|a, b| order(a, b));
-    collected
+    let mut ids: Vec<String> = collected.into_iter().collect();
+    ids.sort_by(|a, b| order(a, b));
+    ids
 }
 
 #[cfg(test)]

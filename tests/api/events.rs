@@ -220,3 +220,16 @@ async fn personal_teams_and_accepted_invitations_record_their_events() {
         ]
     );
 }
+
+#[tokio::test]
+async fn events_older_than_thirty_days_are_pruned() {
+    let app = spawn_app().await;
+    app.sign_up("ada@example.com").await;
+    let total = app.db_scalar("SELECT count(*) FROM events") as usize;
+    assert!(total >= 1);
+    let now = stackd::db::now_millis();
+    assert_eq!(stackd::events::prune(&app.server.db, now).unwrap(), 0, "nothing is 30 days old yet");
+    let later = now + stackd::events::KEEP_MILLIS + 60_000;
+    assert_eq!(stackd::events::prune(&app.server.db, later).unwrap(), total);
+    assert_eq!(app.db_scalar("SELECT count(*) FROM events"), 0);
+}
