@@ -22,6 +22,7 @@ pub struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
+#[allow(clippy::large_enum_variant)] // parsed once at start
 pub enum Command {
     /// Run the HTTP server.
     Serve(ServeArgs),

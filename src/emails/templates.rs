@@ -145,7 +145,7 @@ fn environment(escape: bool) -> Environment<'static> {
     let mut env = Environment::new();
     env.set_fuel(Some(FUEL));
     let mode = if escape { AutoEscape::Html } else { AutoEscape::None };
-    env.set_auto_escape_callback(move |_| mode.clone());
+    env.set_auto_escape_callback(move |_| mode);
     env
 }
 

@@ -41,6 +41,7 @@ pub async fn spawn_app_with_smtp() -> (TestApp, SmtpSink) {
 /// else discarded. Returns the child and
 /// the base URL read from the development banner; the rest of standard output is drained in the
 /// background, so the server never writes into a closed pipe.
+#[allow(clippy::zombie_processes)] // the caller owns the returned child and waits for it
 pub fn start_binary(
     db: &std::path::Path,
     extra: &[&str],
@@ -63,7 +64,10 @@ pub fn start_binary(
     let mut line = String::new();
     loop {
         line.clear();
-        assert!(banner.read_line(&mut line).unwrap() > 0, "stackd exited before printing its banner");
+        if banner.read_line(&mut line).unwrap() == 0 {
+            let status = child.wait().unwrap();
+            panic!("stackd exited ({status}) before printing its banner");
+        }
         if let Some(url) = line.split("Base URL (SDK baseUrl):").nth(1) {
             std::thread::spawn(move || std::io::copy(&mut banner, &mut std::io::sink()));
             return (child, url.trim().to_string());
