@@ -8,7 +8,8 @@ use poem_openapi::payload::Json;
 use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{Object, OpenApi};
 
-use crate::api_keys::service::{not_found, NewApiKey};
+use crate::api_keys::errors::not_found;
+use crate::api_keys::service::NewApiKey;
 use crate::api_keys::{ApiKeyRecord, ApiKeysService, TEAM, USER};
 use crate::error::{ApiError, ApiResult, KnownError};
 use crate::permissions::MANAGE_API_KEYS;

@@ -5,6 +5,7 @@
 //! `<sk|pk>_<secret:45><id:32 hex><user|team><flag>574ck4u7h<crc32:8 hex>` (102 characters).
 
 pub mod api;
+pub mod errors;
 pub mod service;
 pub mod store;
 

@@ -2,41 +2,18 @@
 
 use std::sync::Arc;
 
-use serde_json::json;
-
+use crate::api_keys::errors::{expired, not_found, public_key_cannot_be_revoked, revoked, wrong_type};
 use crate::api_keys::{embedded_id, key_string, store, ApiKeyRecord, USER};
 use crate::crypto::{hash_secret, hashes_equal, last_four};
 use crate::db::now_millis;
 use crate::emails::{Content, EmailsService, NewEmail, Recipient, ThemeChoice, TRANSACTIONAL};
-use crate::error::{ApiError, ApiResult, KnownError};
+use crate::error::{ApiResult, KnownError};
 use crate::infra::Infra;
 use crate::permissions::{PermissionsService, MANAGE_API_KEYS};
 use crate::projects::Project;
 use crate::rate_limit::Limit;
 use crate::teams::service::{require_team, require_user};
 use crate::teams::store as team_store;
-
-pub fn not_found() -> ApiError {
-    KnownError::new("API_KEY_NOT_FOUND", 404, "API key not found.").into()
-}
-
-fn revoked() -> ApiError {
-    KnownError::new("API_KEY_REVOKED", 401, "This API key has been revoked.").into()
-}
-
-fn expired() -> ApiError {
-    KnownError::new("API_KEY_EXPIRED", 401, "This API key has expired.").into()
-}
-
-fn wrong_type(expected: &str, actual: &str) -> ApiError {
-    KnownError::new(
-        "WRONG_API_KEY_TYPE",
-        400,
-        format!("This endpoint takes {expected} API keys, but a {actual} API key was given."),
-    )
-    .with_details(json!({ "expected_type": expected, "actual_type": actual }))
-    .into()
-}
 
 /// A key to create.
 pub struct NewApiKey {
@@ -154,12 +131,7 @@ impl ApiKeysService {
                     .filter(|k| hashes_equal(&k.key_hash, &presented))
                     .ok_or_else(not_found)?;
                 if found.is_public {
-                    return Err(KnownError::new(
-                        "PUBLIC_API_KEY_CANNOT_BE_REVOKED",
-                        400,
-                        "Public API keys are meant to be published; they cannot be revoked this way.",
-                    )
-                    .into());
+                    return Err(public_key_cannot_be_revoked());
                 }
                 if found.expires_at.is_some_and(|e| e <= now_millis()) {
                     return Err(expired());
