@@ -13,7 +13,6 @@ use crate::permissions::{PermissionsService, MANAGE_API_KEYS};
 use crate::projects::Project;
 use crate::rate_limit::Limit;
 use crate::teams::service::{require_team, require_user};
-use crate::teams::store as team_store;
 
 /// A key to create.
 pub struct NewApiKey {
@@ -147,19 +146,7 @@ impl ApiKeysService {
                     (_, Some(team_id)) => {
                         let project = crate::projects::store::load(tx, &key.project_id)?
                             .ok_or_else(|| KnownError::current_project_not_found(&key.project_id))?;
-                        let mut holders = vec![];
-                        for m in team_store::memberships(tx, &key.project_id, Some(team_id), None)? {
-                            if PermissionsService::member_has(
-                                tx,
-                                &project.config,
-                                team_id,
-                                &m.user_id,
-                                MANAGE_API_KEYS,
-                            )? {
-                                holders.push(m.user_id);
-                            }
-                        }
-                        holders
+                        PermissionsService::holders(tx, &project.config, &key.project_id, team_id, MANAGE_API_KEYS)?
                     }
                     _ => vec![],
                 };

@@ -308,6 +308,25 @@ impl PermissionsService {
             .any(|p| p == permission_id))
     }
 
+    /// Members of a team holding `permission_id` through nesting, read in one query.
+    pub fn holders(
+        conn: &Connection,
+        config: &ProjectConfig,
+        project_id: &str,
+        team_id: &str,
+        permission_id: &str,
+    ) -> ApiResult<Vec<String>> {
+        let grants = store::team_grants(conn, project_id, Some(team_id), None)?;
+        let mut out = vec![];
+        for user_grants in grants.chunk_by(|a, b| a.user_id == b.user_id) {
+            let ids = user_grants.iter().map(|g| g.permission_id.as_str());
+            if expand(&config.permission_definitions, TEAM_SCOPE, ids, true).iter().any(|p| p == permission_id) {
+                out.push(user_grants[0].user_id.clone());
+            }
+        }
+        Ok(out)
+    }
+
     /// `GET /team-permissions`: one entry per (team, user, permission), sorted by team, user, id.
     pub async fn list_team(
         &self,
@@ -324,17 +343,14 @@ impl PermissionsService {
             .read(move |c| store::team_grants(c, &project_id, team_id.as_deref(), user_id.as_deref()))
             .await?;
         let mut out = vec![];
-        let mut start = 0;
-        while start < grants.len() {
-            let (team, user) = (&grants[start].team_id, &grants[start].user_id);
-            let end = start + grants[start..].iter().take_while(|g| &g.team_id == team && &g.user_id == user).count();
-            let ids = grants[start..end].iter().map(|g| g.permission_id.as_str());
+        for member in grants.chunk_by(|a, b| a.team_id == b.team_id && a.user_id == b.user_id) {
+            let ids = member.iter().map(|g| g.permission_id.as_str());
             for id in expand(&project.config.permission_definitions, TEAM_SCOPE, ids, recursive) {
                 if permission_id.as_deref().is_none_or(|p| p == id) {
-                    out.push(TeamPermission { id, team_id: team.clone(), user_id: user.clone() });
+                    let (team_id, user_id) = (member[0].team_id.clone(), member[0].user_id.clone());
+                    out.push(TeamPermission { id, team_id, user_id });
                 }
             }
-            start = end;
         }
         Ok(out)
     }
@@ -350,18 +366,14 @@ impl PermissionsService {
         let project_id = project.id.clone();
         let grants = self.infra.db.read(move |c| store::project_grants(c, &project_id, user_id.as_deref())).await?;
         let mut out = vec![];
-        let mut start = 0;
-        while start < grants.len() {
-            let user = &grants[start].0;
-            let end = start + grants[start..].iter().take_while(|g| &g.0 == user).count();
-            let ids = grants[start..end].iter().map(|g| g.1.as_str());
+        for user in grants.chunk_by(|a, b| a.0 == b.0) {
+            let ids = user.iter().map(|g| g.1.as_str());
             for id in expand(&project.config.permission_definitions, crate::permissions::PROJECT_SCOPE, ids, recursive)
             {
                 if permission_id.as_deref().is_none_or(|p| p == id) {
-                    out.push((user.clone(), id));
+                    out.push((user[0].0.clone(), id));
                 }
             }
-            start = end;
         }
         Ok(out)
     }

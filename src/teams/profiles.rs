@@ -1,6 +1,7 @@
 //! Member profiles (spec 20 §2.3): a member's own name and picture in a team, falling back to the
 //! user's.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::error::ApiResult;
@@ -26,14 +27,15 @@ impl Profile {
     }
 }
 
+/// Memberships with their users, read in one query, in the memberships' order.
 fn with_users(conn: &rusqlite::Connection, project_id: &str, memberships: Vec<Membership>) -> ApiResult<Vec<Profile>> {
-    let mut out = Vec::with_capacity(memberships.len());
-    for membership in memberships {
-        if let Some(user) = user_store::load(conn, project_id, &membership.user_id)? {
-            out.push(Profile { membership, user });
-        }
-    }
-    Ok(out)
+    let ids: Vec<String> = memberships.iter().map(|m| m.user_id.clone()).collect();
+    let mut users: HashMap<String, UserRecord> =
+        user_store::load_many(conn, project_id, &ids)?.into_iter().map(|u| (u.id.clone(), u)).collect();
+    Ok(memberships
+        .into_iter()
+        .filter_map(|membership| users.remove(&membership.user_id).map(|user| Profile { membership, user }))
+        .collect())
 }
 
 impl TeamsService {

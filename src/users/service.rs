@@ -139,11 +139,12 @@ impl UsersService {
     pub fn apply_in(&self, tx: &Tx, project: &Project, user_id: &str, changes: UserChanges) -> ApiResult<UserRecord> {
         let upgrading = changes.is_anonymous == Some(false) && store::is_anonymous(tx, user_id)?;
         self.write_changes_in(tx, project, user_id, changes, false)?;
-        let user = store::require(tx, &project.id, user_id)?;
+        let mut user = store::require(tx, &project.id, user_id)?;
         if upgrading {
             self.teams()?.user_upgraded(tx, project, &user)?;
+            // The selected team may be one it renamed.
+            user = store::require(tx, &project.id, user_id)?;
         }
-        let user = store::require(tx, &project.id, user_id)?;
         events::record_in(tx, &project.id, events::USER_UPDATED, event_data(project, &user))?;
         Ok(user)
     }

@@ -81,6 +81,19 @@ pub fn profile_image_url(conn: &Connection, user_id: &str) -> ApiResult<Option<S
     Ok(stmt.query_row([user_id], |r| r.get(0)).optional()?.flatten())
 }
 
+/// Users of a project by id, in no particular order (missing ids are left out).
+pub fn load_many(conn: &Connection, project_id: &str, ids: &[String]) -> ApiResult<Vec<UserRecord>> {
+    let mut users = Vec::with_capacity(ids.len());
+    // SQLite allows 32,766 parameters; chunks keep each statement well below that.
+    for chunk in ids.chunks(500) {
+        let placeholders = vec!["?"; chunk.len()].join(", ");
+        let mut stmt = conn.prepare(&format!("{USER_SELECT} WHERE u.project_id = ? AND u.id IN ({placeholders})"))?;
+        let args = std::iter::once(project_id).chain(chunk.iter().map(String::as_str));
+        users.extend(stmt.query_map(params_from_iter(args), user_from_row)?.collect::<Result<Vec<_>, _>>()?);
+    }
+    Ok(users)
+}
+
 pub fn require(conn: &Connection, project_id: &str, user_id: &str) -> ApiResult<UserRecord> {
     load(conn, project_id, user_id)?.ok_or_else(|| KnownError::user_not_found().into())
 }
