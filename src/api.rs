@@ -29,6 +29,7 @@ use crate::permissions::api::PermissionsApi;
 use crate::permissions::PermissionsService;
 use crate::pipeline::{Pipeline, RouteTable};
 use crate::projects::api::ProjectsApi;
+use crate::projects::key_sets_api::KeySetsApi;
 use crate::projects::ProjectsService;
 use crate::sessions::api::SessionsApi;
 use crate::sessions::SessionsService;
@@ -109,10 +110,11 @@ impl Services {
 /// Every route of `/api/v1`, in spec order (nested: poem-openapi takes tuples of up to 16).
 pub type Api = (CoreApi, TeamsArea);
 
-/// System, projects, users, sessions, sign-in, images, contact channels, e-mail.
+/// System, projects and their key sets, users, sessions, sign-in, images, contact channels, e-mail.
 pub type CoreApi = (
     SystemApi,
     ProjectsApi,
+    KeySetsApi,
     UsersApi,
     SessionsApi,
     SessionTokensApi,
@@ -135,6 +137,7 @@ pub fn service(s: &Services) -> OpenApiService<Api, ()> {
     let core: CoreApi = (
         SystemApi { users: s.users.clone() },
         ProjectsApi { projects: s.projects.clone() },
+        KeySetsApi { projects: s.projects.clone() },
         UsersApi { users: s.users.clone() },
         SessionsApi { sessions: s.sessions.clone() },
         SessionTokensApi { auth: s.auth.clone() },

@@ -43,6 +43,49 @@ pub enum ProjectCommand {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// List the projects with their ids and how many key sets each has live.
+    List {
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Manage a project's key sets (for an operator who lost the keys printed at creation).
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCommand {
+    /// Create a key set (publishable client, secret server and super secret admin key) and print
+    /// the keys (shown once; only hashes are stored).
+    Create {
+        /// The project's id.
+        #[arg(long)]
+        project: String,
+        #[arg(long, default_value = "Created by stackd project keys create")]
+        description: String,
+        /// Days until the keys stop working (default: no practical expiry, 2099-12-31).
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// List a project's key sets, newest first (each key as its last four characters).
+    List {
+        #[arg(long)]
+        project: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Revoke a key set: its keys stop working.
+    Revoke {
+        #[arg(long)]
+        project: String,
+        /// The key set's id (from `stackd project keys list`).
+        #[arg(long)]
+        id: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
 }
 
 #[derive(Args, Debug, Clone)]

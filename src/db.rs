@@ -222,6 +222,29 @@ pub fn now_millis() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
+/// Milliseconds since the epoch as RFC 3339 UTC (`2023-11-14T22:13:20.123Z`).
+pub fn format_millis(millis: i64) -> String {
+    // Civil-from-days (Howard Hinnant's algorithm), so no date crate is needed for one format.
+    let secs = millis.div_euclid(1000);
+    let (days, rem) = (secs.div_euclid(86400), secs.rem_euclid(86400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        millis.rem_euclid(1000)
+    )
+}
+
 /// JSON text column `idx` → value (NULL stays None). Stored text that is not JSON is an error, never
 /// silently dropped.
 pub fn json_column(row: &rusqlite::Row, idx: usize) -> rusqlite::Result<Option<serde_json::Value>> {

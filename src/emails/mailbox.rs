@@ -91,28 +91,6 @@ impl DevMailboxApi {
 
 // ---- Inbucket-compatible listener ----
 
-fn rfc3339(millis: i64) -> String {
-    // Civil-from-days (Howard Hinnant's algorithm), so no date crate is needed for one format.
-    let secs = millis.div_euclid(1000);
-    let (days, rem) = (secs.div_euclid(86400), secs.rem_euclid(86400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        millis.rem_euclid(1000)
-    )
-}
-
 fn inbucket_header(m: &MailboxMessage) -> Value {
     json!({
         "mailbox": m.mailbox,
@@ -120,7 +98,7 @@ fn inbucket_header(m: &MailboxMessage) -> Value {
         "from": format!("{} <{}>", m.from_name, m.from_address),
         "to": [format!("<{}>", m.to_address)],
         "subject": m.subject,
-        "date": rfc3339(m.created_at),
+        "date": crate::db::format_millis(m.created_at),
         "posix-millis": m.created_at,
         "size": m.text.len() + m.html.len(),
         "seen": false,
@@ -187,7 +165,7 @@ pub async fn serve_inbucket(
 mod tests {
     #[test]
     fn dates() {
-        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(super::rfc3339(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
+        assert_eq!(crate::db::format_millis(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(crate::db::format_millis(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
     }
 }

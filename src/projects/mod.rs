@@ -7,6 +7,8 @@
 pub mod access;
 pub mod api;
 pub mod config;
+pub mod key_sets;
+pub mod key_sets_api;
 pub mod service;
 pub mod store;
 
@@ -107,6 +109,20 @@ impl ProjectEntry {
         }
         ok
     }
+}
+
+/// A key set as stored: the last four characters of each key it holds, never the keys.
+#[derive(Debug, Clone)]
+pub struct KeySet {
+    pub id: String,
+    pub project_id: String,
+    pub description: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+    pub publishable_client_key_last4: Option<String>,
+    pub secret_server_key_last4: Option<String>,
+    pub super_secret_admin_key_last4: Option<String>,
 }
 
 /// The three keys of a freshly created key set, in plain text (shown once).

@@ -10,8 +10,8 @@ use crate::crypto;
 use crate::db::{now_millis, Db, Tx};
 use crate::error::{ApiResult, KnownError};
 use crate::projects::{
-    store, NewKeys, Project, ProjectConfig, ProjectEntry, DEV_PUBLISHABLE_CLIENT_KEY, DEV_SECRET_SERVER_KEY,
-    DEV_SUPER_SECRET_ADMIN_KEY, INTERNAL_PROJECT_ID,
+    key_sets, store, KeySet, NewKeys, Project, ProjectConfig, ProjectEntry, DEV_PUBLISHABLE_CLIENT_KEY,
+    DEV_SECRET_SERVER_KEY, DEV_SUPER_SECRET_ADMIN_KEY, INTERNAL_PROJECT_ID,
 };
 
 /// Projects are few and small; this bounds the cache even if someone creates many.
@@ -143,4 +143,36 @@ pub fn update_in(tx: &Tx, id: &str, change: impl FnOnce(&mut Project) -> ApiResu
     change(&mut project)?;
     store::update(tx, &project)?;
     Ok(project)
+}
+
+impl ProjectsService {
+    pub async fn create_key_set(
+        &self,
+        project_id: &str,
+        new: key_sets::NewKeySet,
+    ) -> ApiResult<(KeySet, key_sets::CreatedKeys)> {
+        let project_id = project_id.to_string();
+        self.db.write(move |tx| key_sets::create_in(tx, &project_id, new)).await
+    }
+
+    pub async fn key_sets(&self, project_id: &str) -> ApiResult<Vec<KeySet>> {
+        let project_id = project_id.to_string();
+        self.db.read(move |c| store::key_sets(c, &project_id)).await
+    }
+
+    pub async fn key_set(&self, project_id: &str, id: &str) -> ApiResult<KeySet> {
+        let (project_id, id) = (project_id.to_string(), id.to_string());
+        self.db.read(move |c| store::key_set(c, &project_id, &id)).await?.ok_or_else(key_sets::not_found)
+    }
+
+    pub async fn update_key_set(
+        &self,
+        project_id: &str,
+        id: String,
+        description: Option<String>,
+        revoke: bool,
+    ) -> ApiResult<KeySet> {
+        let project_id = project_id.to_string();
+        self.db.write(move |tx| key_sets::update_in(tx, &project_id, &id, description, revoke)).await
+    }
 }

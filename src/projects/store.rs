@@ -5,7 +5,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use crate::crypto::{self, SecretHash};
 use crate::db::{now_millis, Tx};
 use crate::error::ApiResult;
-use crate::projects::{LiveKeySet, Project, ProjectEntry};
+use crate::projects::{KeySet, LiveKeySet, Project, ProjectEntry};
 
 /// Cache table name: committed changes to a project invalidate its entry (key: project id).
 pub const TABLE: &str = "projects";
@@ -116,6 +116,21 @@ pub fn insert_key_set(
     keys: [&str; 3],
 ) -> ApiResult<()> {
     let [pck, ssk, sak] = keys;
+    insert_partial_key_set(tx, project_id, key_set_id, description, expires_at, [Some(pck), Some(ssk), Some(sak)])
+}
+
+/// Stores a key set holding only some of the three kinds.
+pub fn insert_partial_key_set(
+    tx: &Tx,
+    project_id: &str,
+    key_set_id: &str,
+    description: &str,
+    expires_at: i64,
+    keys: [Option<&str>; 3],
+) -> ApiResult<()> {
+    let [pck, ssk, sak] = keys;
+    let hash = |k: Option<&str>| k.map(|k| crypto::hash_secret(k).to_vec());
+    let last4 = |k: Option<&str>| k.map(crypto::last_four);
     tx.changed(TABLE, project_id);
     tx.execute(
         "INSERT INTO api_key_sets (id, project_id, description, created_at, expires_at,
@@ -128,12 +143,12 @@ pub fn insert_key_set(
             description,
             now_millis(),
             expires_at,
-            crypto::hash_secret(pck).to_vec(),
-            crypto::last_four(pck),
-            crypto::hash_secret(ssk).to_vec(),
-            crypto::last_four(ssk),
-            crypto::hash_secret(sak).to_vec(),
-            crypto::last_four(sak),
+            hash(pck),
+            last4(pck),
+            hash(ssk),
+            last4(ssk),
+            hash(sak),
+            last4(sak),
         ],
     )?;
     Ok(())
@@ -141,4 +156,58 @@ pub fn insert_key_set(
 
 pub fn count(conn: &Connection) -> ApiResult<i64> {
     Ok(conn.query_row("SELECT COUNT(*) FROM projects", [], |r| r.get(0))?)
+}
+
+const KEY_SET_COLUMNS: &str = "id, project_id, description, created_at, expires_at, manually_revoked_at,
+    publishable_client_key_last4, secret_server_key_last4, super_secret_admin_key_last4";
+
+fn key_set_from_row(r: &rusqlite::Row) -> rusqlite::Result<KeySet> {
+    Ok(KeySet {
+        id: r.get(0)?,
+        project_id: r.get(1)?,
+        description: r.get(2)?,
+        created_at: r.get(3)?,
+        expires_at: r.get(4)?,
+        revoked_at: r.get(5)?,
+        publishable_client_key_last4: r.get(6)?,
+        secret_server_key_last4: r.get(7)?,
+        super_secret_admin_key_last4: r.get(8)?,
+    })
+}
+
+/// A project's key sets, newest first.
+pub fn key_sets(conn: &Connection, project_id: &str) -> ApiResult<Vec<KeySet>> {
+    let rows = conn
+        .prepare_cached(&format!(
+            "SELECT {KEY_SET_COLUMNS} FROM api_key_sets WHERE project_id = ?1 ORDER BY created_at DESC, rowid DESC"
+        ))?
+        .query_map([project_id], key_set_from_row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+pub fn key_set(conn: &Connection, project_id: &str, id: &str) -> ApiResult<Option<KeySet>> {
+    Ok(conn
+        .prepare_cached(&format!("SELECT {KEY_SET_COLUMNS} FROM api_key_sets WHERE project_id = ?1 AND id = ?2"))?
+        .query_row(params![project_id, id], key_set_from_row)
+        .optional()?)
+}
+
+/// Writes a key set's description and revocation time; the project's cached keys are dropped.
+pub fn update_key_set(tx: &Tx, k: &KeySet) -> ApiResult<()> {
+    tx.changed(TABLE, &k.project_id);
+    tx.execute(
+        "UPDATE api_key_sets SET description = ?2, manually_revoked_at = ?3 WHERE id = ?1",
+        params![k.id, k.description, k.revoked_at],
+    )?;
+    Ok(())
+}
+
+/// Every project, oldest first.
+pub fn list(conn: &Connection) -> ApiResult<Vec<Project>> {
+    let rows = conn
+        .prepare_cached(&format!("SELECT {PROJECT_COLUMNS} FROM projects ORDER BY created_at, rowid"))?
+        .query_map([], project_from_row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
 }

@@ -145,3 +145,54 @@ fn openapi_into_a_closed_pipe_ends_quietly() {
     assert!(!err.contains("panicked"), "{err}");
     assert!(status.success(), "{status:?}: {err}");
 }
+
+/// `stackd project list` and `stackd project keys create|list|revoke`: an operator who lost the keys
+/// printed at creation mints new ones, and revokes the old set, without the API.
+#[test]
+fn project_keys_are_managed_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("stackd.db");
+    let (ok, out, err) = run(stackd().args(["project", "create", "--name", "Shop", "--db"]).arg(&db));
+    assert!(ok, "{err}");
+    let project = out.lines().find_map(|l| l.trim().strip_prefix("Project id:")).unwrap().trim().to_string();
+
+    let (ok, out, err) = run(stackd().args(["project", "list", "--db"]).arg(&db));
+    assert!(ok, "{err}");
+    let row = out.lines().find(|l| l.starts_with(&project)).unwrap_or_else(|| panic!("{out}"));
+    assert!(row.contains("Shop") && row.split_whitespace().nth(2) == Some("1"), "one live key set: {row}");
+
+    let (ok, out, err) = run(stackd()
+        .args(["project", "keys", "create", "--project", &project, "--expires-in-days", "30", "--db"])
+        .arg(&db));
+    assert!(ok, "{err}");
+    let ssk = out.lines().find_map(|l| l.trim().strip_prefix("Secret server key:")).unwrap().trim().to_string();
+    assert!(ssk.starts_with("ssk_"), "{out}");
+    let new_set = out.split_whitespace().nth(3).unwrap().to_string();
+
+    let (ok, out, _) = run(stackd().args(["project", "keys", "list", "--project", &project, "--db"]).arg(&db));
+    assert!(ok);
+    assert!(out.contains(&new_set) && out.contains(&format!("ssk…{}", &ssk[45..])), "{out}");
+    assert!(!out.contains(&ssk), "the list shows last four characters only");
+    let old_set = out
+        .lines()
+        .filter(|l| !l.starts_with(' ') && !l.starts_with("id"))
+        .map(|l| l.split_whitespace().next().unwrap().to_string())
+        .find(|id| *id != new_set)
+        .unwrap();
+
+    let (ok, out, err) =
+        run(stackd().args(["project", "keys", "revoke", "--project", &project, "--id", &old_set, "--db"]).arg(&db));
+    assert!(ok, "{err}");
+    assert!(out.contains("Revoked"), "{out}");
+    let (_, out, _) = run(stackd().args(["project", "list", "--db"]).arg(&db));
+    let row = out.lines().find(|l| l.starts_with(&project)).unwrap();
+    assert_eq!(row.split_whitespace().nth(2), Some("1"), "the new set is the live one: {row}");
+    let (ok, _, err) = run(stackd()
+        .args(["project", "keys", "revoke", "--project", &project, "--id", &uuid::Uuid::new_v4().to_string(), "--db"])
+        .arg(&db));
+    assert!(!ok && err.contains("not found"), "{err}");
+    // Listing never creates a database.
+    let (ok, _, err) = run(stackd().args(["project", "list", "--db"]).arg(dir.path().join("typo.db")));
+    assert!(!ok && err.contains("no database at"), "{err}");
+    assert!(!dir.path().join("typo.db").exists());
+}

@@ -13,6 +13,7 @@ mod email_flows;
 mod emails;
 mod events;
 mod invitations;
+mod key_sets;
 mod logging;
 mod openapi;
 mod permissions;
