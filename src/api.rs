@@ -25,6 +25,8 @@ use crate::events::api::EventsApi;
 use crate::images::api::ImagesApi;
 use crate::images::ImagesService;
 use crate::infra::Infra;
+use crate::owned_projects::api::OwnedProjectsApi;
+use crate::owned_projects::OwnedProjectsService;
 use crate::permissions::api::PermissionsApi;
 use crate::permissions::PermissionsService;
 use crate::pipeline::{Pipeline, RouteTable};
@@ -56,6 +58,7 @@ pub struct Services {
     pub permissions: Arc<PermissionsService>,
     pub teams: Arc<TeamsService>,
     pub api_keys: Arc<ApiKeysService>,
+    pub owned_projects: Arc<OwnedProjectsService>,
 }
 
 impl Services {
@@ -84,6 +87,7 @@ impl Services {
         ));
         users.connect_teams(UserLifecycle::new(&teams));
         let api_keys = Arc::new(ApiKeysService::new(infra.clone(), emails.clone()));
+        let owned_projects = Arc::new(OwnedProjectsService::new(infra.clone(), teams.clone()));
         Arc::new(Services {
             infra,
             projects,
@@ -96,6 +100,7 @@ impl Services {
             permissions,
             teams,
             api_keys,
+            owned_projects,
         })
     }
 
@@ -115,6 +120,7 @@ pub type CoreApi = (
     SystemApi,
     ProjectsApi,
     KeySetsApi,
+    OwnedProjectsApi,
     UsersApi,
     SessionsApi,
     SessionTokensApi,
@@ -138,6 +144,7 @@ pub fn service(s: &Services) -> OpenApiService<Api, ()> {
         SystemApi { users: s.users.clone() },
         ProjectsApi { projects: s.projects.clone() },
         KeySetsApi { projects: s.projects.clone() },
+        OwnedProjectsApi { owned: s.owned_projects.clone() },
         UsersApi { users: s.users.clone() },
         SessionsApi { sessions: s.sessions.clone() },
         SessionTokensApi { auth: s.auth.clone() },

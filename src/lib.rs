@@ -6,7 +6,8 @@
 //! - domains, each a folder with its model, `store` (SQL), `service` (rules, transactions) and
 //!   `api` (handlers): `projects` (incl. who is calling), `events` (the event log), `sessions`, `images`,
 //!   `users`, `verification`, `auth` (sign-up, sign-in, tokens), `contact_channels`, `emails`,
-//!   `permissions`, `teams` (incl. memberships, profiles, invitations), `api_keys`, `system`;
+//!   `permissions`, `teams` (incl. memberships, profiles, invitations), `api_keys`, `owned_projects`
+//!   (dashboard users' projects), `system`;
 //! - assembly: `pipeline` (what every request goes through), `api` (route assembly, the only module
 //!   naming every domain), `server`.
 
@@ -27,6 +28,7 @@ pub mod infra;
 pub mod jobs;
 pub mod mail;
 pub mod openapi_doc;
+pub mod owned_projects;
 pub mod payload;
 pub mod permissions;
 pub mod pipeline;

@@ -230,7 +230,7 @@ async fn check_credentials(
         };
     }
     if let Some(token) = ADMIN_ACCESS_TOKEN.get(h) {
-        return check_admin_access_token(infra, token);
+        return check_admin_access_token(infra, projects, token, project).await;
     }
     match access_type {
         AccessType::Client => match PUBLISHABLE_CLIENT_KEY.get(h) {
@@ -254,32 +254,48 @@ async fn check_credentials(
     }
 }
 
-/// §1.6: a dashboard user's token from `internal`, whose team must own the target project.
-/// Teams (and so owner teams) arrive with the teams module; until then a well-formed token is
-/// still not an admin of anything, so every valid one ends in `ADMIN_ACCESS_TOKEN_IS_NOT_ADMIN`.
-fn check_admin_access_token(infra: &Infra, token: &str) -> Result<(), ApiError> {
+/// §1.6: a dashboard user's token from `internal`, whose user must be a member of the team that
+/// owns the target project.
+async fn check_admin_access_token(
+    infra: &Infra,
+    projects: &ProjectsService,
+    token: &str,
+    project: &ProjectEntry,
+) -> Result<(), ApiError> {
     let unparsable = || KnownError::new("UNPARSABLE_ADMIN_ACCESS_TOKEN", 401, "The admin access token is not valid.");
-    // Only `internal` users administer projects: no key is derived for any other audience here.
-    if tokens::unverified_audience_project(token).as_deref() != Some(INTERNAL_PROJECT_ID) {
-        return Err(unparsable().into());
-    }
-    match infra.tokens.verify(token, now_secs()) {
-        Ok(c) if c.kind() != TokenKind::Normal => return Err(unparsable().into()),
-        Ok(_) => {}
-        Err(e) if e.code == "ACCESS_TOKEN_EXPIRED" => {
+    let not_admin = || {
+        KnownError::new(
+            "ADMIN_ACCESS_TOKEN_IS_NOT_ADMIN",
+            401,
+            "The admin access token does not grant access to this project.",
+        )
+    };
+    // Keys are derived only for audiences that exist (verify_token checks the project first).
+    let claims = match verify_token(infra, projects, token).await {
+        Ok(c) => c,
+        Err(ApiError::Known(e)) if e.code == "ACCESS_TOKEN_EXPIRED" => {
             let expired_at = e.details.as_ref().and_then(|d| d.get("expired_at_millis")).cloned();
             return Err(KnownError::new("ADMIN_ACCESS_TOKEN_EXPIRED", 401, "The admin access token has expired.")
                 .with_details(serde_json::json!({ "expired_at_millis": expired_at }))
                 .into());
         }
         Err(_) => return Err(unparsable().into()),
+    };
+    // Anonymous and restricted users administer nothing.
+    if claims.kind() != TokenKind::Normal {
+        return Err(unparsable().into());
     }
-    Err(KnownError::new(
-        "ADMIN_ACCESS_TOKEN_IS_NOT_ADMIN",
-        401,
-        "The admin access token does not grant access to this project.",
-    )
-    .into())
+    if claims.project_id != INTERNAL_PROJECT_ID {
+        return Err(not_admin().into());
+    }
+    let standing = projects.admin_standing(&project.project.id, &claims.sub).await?;
+    if !standing.user_exists {
+        return Err(ApiError::plain(StatusCode::UNAUTHORIZED, "The admin access token's user no longer exists."));
+    }
+    if !standing.in_owner_team {
+        return Err(not_admin().into());
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------

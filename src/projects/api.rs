@@ -321,7 +321,7 @@ fn maybe(target: &mut Option<String>, value: MaybeUndefined<String>) {
 }
 
 /// Applies a validated patch to a project value.
-fn apply_patch(p: &mut Project, patch: ProjectPatch) -> ApiResult<()> {
+pub fn apply_patch(p: &mut Project, patch: ProjectPatch) -> ApiResult<()> {
     if let Some(status) = &patch.onboarding_status {
         one_of("body.onboarding_status", status, ONBOARDING_STATUSES)?;
     }
@@ -438,5 +438,13 @@ impl ProjectsApi {
         let patch = body.0;
         let project = self.projects.update(auth.0.project_id(), move |project| apply_patch(project, patch)).await?;
         Ok(Json(admin_view(&project)))
+    }
+
+    /// Deletes the current project with all its users, teams, keys and data. Irreversible;
+    /// `internal` cannot be deleted.
+    #[oai(path = "/internal/projects/current", method = "delete", operation_id = "delete_current_project")]
+    async fn delete_current(&self, auth: AdminAuth) -> ApiResult<Json<crate::web::Success>> {
+        self.projects.delete(auth.0.project_id()).await?;
+        Ok(crate::web::Success::ok())
     }
 }

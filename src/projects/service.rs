@@ -89,6 +89,21 @@ fn new_project(id: String, display_name: &str, description: &str, config: Projec
     }
 }
 
+/// A project value not stored yet (random UUID id), owned by `owner_team_id`.
+pub fn new_owned_project(display_name: &str, config: ProjectConfig, owner_team_id: Option<String>) -> Project {
+    Project { owner_team_id, ..new_project(uuid::Uuid::new_v4().to_string(), display_name, "", config) }
+}
+
+/// Stores a new project (no key set: its owners administer it with their admin access tokens).
+pub fn insert_in(tx: &Tx, project: &Project) -> ApiResult<()> {
+    store::insert(tx, project)
+}
+
+/// Every project whose owner team has `user_id` (a user of `internal`) as a member, oldest first.
+pub fn owned_by_member(conn: &rusqlite::Connection, user_id: &str) -> ApiResult<Vec<Project>> {
+    store::owned_by_member(conn, user_id)
+}
+
 /// Creates a project (random UUID id) with one key set of random `pck_`/`ssk_`/`sak_` keys.
 pub fn create_with_keys(tx: &Tx, display_name: &str, config: ProjectConfig) -> ApiResult<(Project, NewKeys)> {
     let project = new_project(uuid::Uuid::new_v4().to_string(), display_name, "", config);
@@ -174,5 +189,31 @@ impl ProjectsService {
     ) -> ApiResult<KeySet> {
         let project_id = project_id.to_string();
         self.db.write(move |tx| key_sets::update_in(tx, &project_id, &id, description, revoke)).await
+    }
+}
+
+impl ProjectsService {
+    /// See [`store::admin_standing`].
+    pub async fn admin_standing(&self, project_id: &str, user_id: &str) -> ApiResult<store::AdminStanding> {
+        let (project_id, user_id) = (project_id.to_string(), user_id.to_string());
+        self.db.read(move |c| store::admin_standing(c, &project_id, &user_id)).await
+    }
+
+    /// Deletes a project with all its data (`DELETE /internal/projects/current`). `internal` stays:
+    /// it holds the dashboard users that own every other project.
+    pub async fn delete(&self, project_id: &str) -> ApiResult<()> {
+        if project_id == INTERNAL_PROJECT_ID {
+            return Err(crate::error::ApiError::bad_request("The internal project cannot be deleted."));
+        }
+        let project_id = project_id.to_string();
+        self.db
+            .write(move |tx| {
+                if store::delete(tx, &project_id)? {
+                    Ok(())
+                } else {
+                    Err(KnownError::current_project_not_found(&project_id).into())
+                }
+            })
+            .await
     }
 }

@@ -211,3 +211,45 @@ pub fn list(conn: &Connection) -> ApiResult<Vec<Project>> {
         .collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
 }
+
+/// Where a dashboard user (a user of `internal`) stands towards a project: whether the user still
+/// exists, and whether it is a member of the team owning the project. Reads the users and
+/// team_members tables: admin access is decided here, below the domains that own them.
+pub fn admin_standing(conn: &Connection, project_id: &str, user_id: &str) -> ApiResult<AdminStanding> {
+    let user_exists = conn
+        .prepare_cached("SELECT 1 FROM users WHERE id = ?1 AND project_id = ?2")?
+        .exists(params![user_id, crate::projects::INTERNAL_PROJECT_ID])?;
+    let in_owner_team = conn
+        .prepare_cached(
+            "SELECT 1 FROM projects p JOIN team_members m ON m.team_id = p.owner_team_id
+             WHERE p.id = ?1 AND m.user_id = ?2 AND m.project_id = ?3",
+        )?
+        .exists(params![project_id, user_id, crate::projects::INTERNAL_PROJECT_ID])?;
+    Ok(AdminStanding { user_exists, in_owner_team })
+}
+
+/// See [`admin_standing`].
+#[derive(Debug, Clone, Copy)]
+pub struct AdminStanding {
+    pub user_exists: bool,
+    pub in_owner_team: bool,
+}
+
+/// Projects owned by any of the teams `user_id` is a member of, oldest first.
+pub fn owned_by_member(conn: &Connection, user_id: &str) -> ApiResult<Vec<Project>> {
+    let rows = conn
+        .prepare_cached(&format!(
+            "SELECT {PROJECT_COLUMNS} FROM projects WHERE owner_team_id IN
+               (SELECT team_id FROM team_members WHERE user_id = ?1 AND project_id = ?2)
+             ORDER BY created_at, rowid"
+        ))?
+        .query_map(params![user_id, crate::projects::INTERNAL_PROJECT_ID], project_from_row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// Deletes a project and everything in it (foreign keys cascade).
+pub fn delete(tx: &Tx, project_id: &str) -> ApiResult<bool> {
+    tx.changed(TABLE, project_id);
+    Ok(tx.execute("DELETE FROM projects WHERE id = ?1", [project_id])? > 0)
+}

@@ -16,6 +16,7 @@ mod invitations;
 mod key_sets;
 mod logging;
 mod openapi;
+mod owned_projects;
 mod permissions;
 mod pipeline;
 mod projects;
