@@ -395,3 +395,47 @@ test("API keys: user and team keys, created, listed, checked by the server app, 
   const [revoked] = await user.listApiKeys();
   assert.ok(revoked.manuallyRevokedAt instanceof Date);
 });
+
+// --- Many projects: a dashboard user (a user of `internal`) and the projects its teams own.
+
+test("admin: a dashboard user creates a project, configures it, and mints and revokes keys a server app uses", async () => {
+  const { user } = await signedUp("sdk-dashboard@example.com");
+  const team = await user.createTeam({ displayName: "SDK Owners" });
+  const project = await user.createProject({ displayName: "SDK Project", teamId: team.id });
+  assert.equal(project.displayName, "SDK Project");
+  assert.ok((await user.listOwnedProjects()).some((p) => p.id === project.id));
+
+  // The owned project's admin app authenticates with the user's admin access token.
+  const admin = project.app;
+  await project.update({ description: "made by the SDK suite", config: { signUpEnabled: false, allowUserApiKeys: true } });
+  const read = await admin.getProject();
+  assert.equal(read.description, "made by the SDK suite");
+  assert.equal(read.config.signUpEnabled, false);
+  assert.equal(read.config.allowUserApiKeys, true);
+
+  const key = await admin.createInternalApiKey({
+    description: "sdk backend",
+    expiresAt: new Date(Date.now() + 86_400_000),
+    hasPublishableClientKey: true,
+    hasSecretServerKey: true,
+    hasSuperSecretAdminKey: false,
+  });
+  assert.match(key.secretServerKey, /^ssk_[0-9a-z]{45}$/);
+  const server = new StackServerApp({
+    projectId: project.id,
+    publishableClientKey: key.publishableClientKey,
+    secretServerKey: key.secretServerKey,
+    baseUrl,
+    tokenStore: "memory",
+  });
+  const created = await server.createUser({ primaryEmail: "sdk-tenant@example.com" });
+  assert.deepEqual((await server.listUsers()).map((u) => u.id), [created.id]);
+
+  const [listed] = await admin.listInternalApiKeys();
+  assert.equal(listed.description, "sdk backend");
+  await listed.revoke();
+  await assert.rejects(server.listUsers(), (e) => {
+    assert.match(String(e), /INVALID_SECRET_SERVER_KEY/);
+    return true;
+  });
+});
