@@ -40,6 +40,10 @@ pub enum ProjectCommand {
         /// Display name of the new project.
         #[arg(long)]
         name: String,
+        /// A team of the `internal` project whose members administer the project with their own
+        /// access tokens (the dashboard's way); without it, only the printed keys do.
+        #[arg(long)]
+        owner_team: Option<String>,
         #[command(flatten)]
         db: DbArgs,
     },

@@ -26,7 +26,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve(args),
-        Command::Project(ProjectCommand::Create { name, db }) => create_project(&name, &db),
+        Command::Project(ProjectCommand::Create { name, owner_team, db }) => create_project(&name, owner_team, &db),
         Command::Project(ProjectCommand::List { db }) => list_projects(&db),
         Command::Project(ProjectCommand::Keys(command)) => manage_keys(command),
         Command::Openapi => print_openapi(),
@@ -52,11 +52,23 @@ fn serve(args: stackd::config::ServeArgs) -> Result<(), String> {
     })
 }
 
-fn create_project(name: &str, db: &stackd::config::DbArgs) -> Result<(), String> {
+fn create_project(name: &str, owner_team: Option<String>, db: &stackd::config::DbArgs) -> Result<(), String> {
     let _lock = stackd::db::lock_database(&db.path)?;
     let database = stackd::db::Db::open(&db.path, db.synchronous == "full")?;
     let (project, keys) = database
-        .write_now(|tx| create_with_keys(tx, name, ProjectConfig::new_project()))
+        .write_now(|tx| {
+            let (mut project, keys) = create_with_keys(tx, name, ProjectConfig::new_project())?;
+            if let Some(team) = owner_team {
+                if !stackd::teams::store::exists(tx, stackd::projects::INTERNAL_PROJECT_ID, &team)? {
+                    return Err(stackd::error::ApiError::bad_request(format!(
+                        "there is no team {team} in the internal project"
+                    )));
+                }
+                project.owner_team_id = Some(team);
+                stackd::projects::store::update(tx, &project)?;
+            }
+            Ok((project, keys))
+        })
         .map_err(|e| format!("cannot create project: {e}"))?;
     database.close();
     println!(
@@ -64,6 +76,9 @@ fn create_project(name: &str, db: &stackd::config::DbArgs) -> Result<(), String>
         project.display_name
     );
     println!("  Project id:              {}", project.id);
+    if let Some(team) = &project.owner_team_id {
+        println!("  Owner team:              {team}");
+    }
     println!("  Publishable client key:  {}", keys.publishable_client_key);
     println!("  Secret server key:       {}", keys.secret_server_key);
     println!("  Super secret admin key:  {}", keys.super_secret_admin_key);

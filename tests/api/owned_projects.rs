@@ -232,3 +232,81 @@ async fn creating_listing_and_transferring_follow_team_membership() {
         .assert_known(401, "ADMIN_ACCESS_TOKEN_IS_NOT_ADMIN");
     let _ = ada_id;
 }
+
+/// `stackd project create --owner-team` makes a project its owner team's members administer with
+/// their own tokens, like one created through the API.
+#[tokio::test]
+async fn the_cli_creates_a_project_owned_by_a_team() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("stackd.db");
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let internal = |req: reqwest::RequestBuilder| {
+        req.header("x-stack-access-type", "client")
+            .header("x-stack-project-id", "internal")
+            .header("x-stack-publishable-client-key", stackd::projects::DEV_PUBLISHABLE_CLIENT_KEY)
+    };
+    let (mut child, base) = crate::helpers::start_binary(&db, &[], "warn", false);
+    let signed_up: Value = internal(http.post(format!("{base}/api/v1/auth/password/sign-up")))
+        .json(&json!({"email": "ops@example.com", "password": "password-123"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = signed_up["access_token"].as_str().unwrap().to_string();
+    let team: Value = internal(http.post(format!("{base}/api/v1/teams")))
+        .header("x-stack-access-token", &token)
+        .json(&json!({"display_name": "Ops"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let team = team["id"].as_str().unwrap().to_string();
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_stackd"))
+        .args(["project", "create", "--name", "Ops app", "--owner-team", &team, "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let printed = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(printed.contains(&format!("Owner team:              {team}")), "{printed}");
+    let project = printed.lines().find_map(|l| l.trim().strip_prefix("Project id:")).unwrap().trim().to_string();
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_stackd"))
+        .args(["project", "create", "--name", "x", "--owner-team", &uuid::Uuid::new_v4().to_string(), "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("no team"));
+
+    // A new port is a new token issuer: sign in again.
+    let (mut child, base) = crate::helpers::start_binary(&db, &[], "warn", false);
+    let signed_in: Value = internal(http.post(format!("{base}/api/v1/auth/password/sign-in")))
+        .json(&json!({"email": "ops@example.com", "password": "password-123"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = signed_in["access_token"].as_str().unwrap().to_string();
+    let r = http
+        .get(format!("{base}/api/v1/internal/projects/current"))
+        .header("x-stack-access-type", "admin")
+        .header("x-stack-project-id", &project)
+        .header("x-stack-admin-access-token", &token)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let body: Value = r.json().await.unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["owner_team_id"], team.as_str());
+}
