@@ -8,7 +8,10 @@ use std::sync::Arc;
 
 use crate::error::{ApiResult, KnownError};
 use crate::projects::access::{AdminAuth, ClientAuth};
-use crate::projects::config::{StandardEmailServer, TrustedDomain, PROJECT_SCOPE, TEAM_SCOPE};
+use crate::projects::config::{
+    OAuthProviderSetting, StandardEmailServer, TrustedDomain, OAUTH_PROVIDER_TYPES, PROJECT_SCOPE,
+    SHARED_OAUTH_PROVIDER_TYPES, TEAM_SCOPE,
+};
 use crate::projects::{Project, ProjectConfig, ProjectsService};
 use crate::web::Tag;
 
@@ -109,7 +112,7 @@ pub struct AdminProjectConfig {
     pub allow_team_api_keys: bool,
     /// `link_method`, `raise_error` or `allow_duplicates`.
     pub oauth_account_merge_strategy: String,
-    pub oauth_providers: Vec<serde_json::Value>,
+    pub oauth_providers: Vec<OAuthProviderView>,
     pub enabled_oauth_providers: Vec<OAuthProviderId>,
     pub domains: Vec<Domain>,
     pub email_config: EmailConfig,
@@ -118,6 +121,103 @@ pub struct AdminProjectConfig {
     pub team_creator_default_permissions: Vec<PermissionId>,
     pub team_member_default_permissions: Vec<PermissionId>,
     pub user_default_permissions: Vec<PermissionId>,
+}
+
+/// An enabled sign-in provider, as administrators see it.
+#[derive(Object)]
+pub struct OAuthProviderView {
+    /// The provider's key in the project configuration (equal to `id`).
+    pub provider_config_id: String,
+    /// The provider type: `github`, `google`, `microsoft`, `spotify`, `facebook`, `discord`,
+    /// `gitlab`, `bitbucket`, `linkedin`, `apple`, `x` or `twitch`.
+    pub id: String,
+    /// `shared` (the server's credentials) or `standard` (the project's own).
+    #[oai(rename = "type")]
+    pub kind: String,
+    #[oai(skip_serializing_if_is_none)]
+    pub client_id: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub client_secret: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub facebook_config_id: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub microsoft_tenant_id: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub apple_bundle_ids: Option<Vec<String>>,
+}
+
+/// `config.oauth_providers[]` in a PATCH; the list replaces the enabled providers.
+#[derive(Object)]
+#[oai(deny_unknown_fields)]
+pub struct OAuthProviderInput {
+    /// The provider type (also its id).
+    pub id: String,
+    /// `shared` or `standard`; `standard` needs `client_id` and `client_secret`.
+    #[oai(rename = "type")]
+    pub kind: String,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub facebook_config_id: Option<String>,
+    pub microsoft_tenant_id: Option<String>,
+    pub apple_bundle_ids: Option<Vec<String>>,
+}
+
+fn oauth_provider_views(c: &ProjectConfig) -> Vec<OAuthProviderView> {
+    c.oauth_providers
+        .iter()
+        .map(|p| OAuthProviderView {
+            provider_config_id: p.id.clone(),
+            id: p.id.clone(),
+            kind: p.kind.clone(),
+            client_id: p.client_id.clone(),
+            client_secret: p.client_secret.clone(),
+            facebook_config_id: p.facebook_config_id.clone(),
+            microsoft_tenant_id: p.microsoft_tenant_id.clone(),
+            apple_bundle_ids: p.apple_bundle_ids.clone(),
+        })
+        .collect()
+}
+
+fn enabled_oauth_providers(c: &ProjectConfig) -> Vec<OAuthProviderId> {
+    c.oauth_providers.iter().map(|p| OAuthProviderId { id: p.id.clone() }).collect()
+}
+
+/// Validates `config.oauth_providers` of a PATCH into the stored list, sorted by id.
+fn parse_oauth_providers(input: Vec<OAuthProviderInput>) -> ApiResult<Vec<OAuthProviderSetting>> {
+    let mut out: Vec<OAuthProviderSetting> = Vec::with_capacity(input.len());
+    for (i, p) in input.into_iter().enumerate() {
+        let field = format!("body.config.oauth_providers[{i}]");
+        one_of(&format!("{field}.id"), &p.id, OAUTH_PROVIDER_TYPES)?;
+        one_of(&format!("{field}.type"), &p.kind, &["shared", "standard"])?;
+        if p.kind == "shared" && !SHARED_OAUTH_PROVIDER_TYPES.contains(&p.id.as_str()) {
+            return Err(KnownError::schema(&format!(
+                "{field}: {} has no shared credentials; use type standard with the app's client_id and client_secret",
+                p.id
+            ))
+            .into());
+        }
+        let present = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.is_empty());
+        if p.kind == "standard" && !(present(&p.client_id) && present(&p.client_secret)) {
+            return Err(
+                KnownError::schema(&format!("{field}: a standard provider needs client_id and client_secret")).into()
+            );
+        }
+        if out.iter().any(|o| o.id == p.id) {
+            return Err(KnownError::schema(&format!("{field}.id: {} is listed twice", p.id)).into());
+        }
+        let standard = p.kind == "standard";
+        out.push(OAuthProviderSetting {
+            id: p.id,
+            client_id: p.client_id.filter(|_| standard),
+            client_secret: p.client_secret.filter(|_| standard),
+            facebook_config_id: p.facebook_config_id,
+            microsoft_tenant_id: p.microsoft_tenant_id,
+            apple_bundle_ids: p.apple_bundle_ids,
+            kind: p.kind,
+        });
+    }
+    out.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(out)
 }
 
 /// The project as its administrators see it.
@@ -155,6 +255,8 @@ pub struct ProjectConfigPatch {
     pub create_team_on_sign_up: Option<bool>,
     /// Replaces the whole list of trusted domains.
     pub domains: Option<Vec<Domain>>,
+    /// Replaces the whole list of enabled sign-in providers.
+    pub oauth_providers: Option<Vec<OAuthProviderInput>>,
     pub team_creator_default_permissions: Option<Vec<PermissionIdInput>>,
     pub team_member_default_permissions: Option<Vec<PermissionIdInput>>,
     pub user_default_permissions: Option<Vec<PermissionIdInput>>,
@@ -225,7 +327,7 @@ pub fn client_view(p: &Project) -> ClientProject {
             client_user_deletion_enabled: c.client_user_deletion_enabled,
             allow_user_api_keys: c.allow_user_api_keys,
             allow_team_api_keys: c.allow_team_api_keys,
-            enabled_oauth_providers: vec![],
+            enabled_oauth_providers: enabled_oauth_providers(c),
             domains: domains(c),
         },
     }
@@ -257,8 +359,8 @@ pub fn admin_view(p: &Project) -> AdminProject {
             allow_user_api_keys: c.allow_user_api_keys,
             allow_team_api_keys: c.allow_team_api_keys,
             oauth_account_merge_strategy: c.oauth_account_merge_strategy.clone(),
-            oauth_providers: vec![],
-            enabled_oauth_providers: vec![],
+            oauth_providers: oauth_provider_views(c),
+            enabled_oauth_providers: enabled_oauth_providers(c),
             domains: domains(c),
             email_config: match &c.email_server {
                 None => EmailConfig {
@@ -368,6 +470,9 @@ pub fn apply_patch(p: &mut Project, patch: ProjectPatch) -> ApiResult<()> {
     }
     if let Some(e) = c.email_config {
         cfg.email_server = parse_email_config(e)?;
+    }
+    if let Some(providers) = c.oauth_providers {
+        cfg.oauth_providers = parse_oauth_providers(providers)?;
     }
     if let Some(theme) = c.email_theme {
         if uuid::Uuid::parse_str(&theme).is_err() {

@@ -36,6 +36,44 @@ pub struct PermissionDefinition {
     pub contained_permission_ids: Vec<String>,
 }
 
+/// A sign-in provider enabled for the project (spec 10 §10.1, legacy `config.oauth_providers`).
+/// `standard` providers carry the project's own client credentials; `shared` ones use the
+/// server's. The client secret is kept because the OAuth flow needs it in the clear.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct OAuthProviderSetting {
+    /// The provider type, which is also its id: `github`, `google`…
+    pub id: String,
+    /// `shared` or `standard`.
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub facebook_config_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub microsoft_tenant_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apple_bundle_ids: Option<Vec<String>>,
+}
+
+/// Provider types (spec 10 §10.1); the first four can use the server's shared credentials.
+pub const OAUTH_PROVIDER_TYPES: &[&str] = &[
+    "google",
+    "github",
+    "microsoft",
+    "spotify",
+    "facebook",
+    "discord",
+    "gitlab",
+    "bitbucket",
+    "linkedin",
+    "apple",
+    "x",
+    "twitch",
+];
+pub const SHARED_OAUTH_PROVIDER_TYPES: &[&str] = &["google", "github", "microsoft", "spotify"];
+
 pub const TEAM_SCOPE: &str = "team";
 pub const PROJECT_SCOPE: &str = "project";
 
@@ -68,6 +106,8 @@ pub struct ProjectConfig {
     pub email_theme: String,
     /// Permission definitions by id (team and project scope; the `$` system ones are implicit).
     pub permission_definitions: BTreeMap<String, PermissionDefinition>,
+    /// Enabled sign-in providers, sorted by id.
+    pub oauth_providers: Vec<OAuthProviderSetting>,
 }
 
 /// Upstream's schema defaults (`config/schema.ts`).
@@ -94,6 +134,7 @@ impl Default for ProjectConfig {
             email_server: None,
             email_theme: DEFAULT_EMAIL_THEME.into(),
             permission_definitions: BTreeMap::new(),
+            oauth_providers: vec![],
         }
     }
 }

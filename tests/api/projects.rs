@@ -142,3 +142,40 @@ async fn a_corrupt_stored_config_is_an_error_not_defaults() {
     // Other projects are unaffected.
     app.get("/api/v1/projects/current").client().send().await.assert_status(200);
 }
+
+#[tokio::test]
+async fn oauth_provider_settings_are_patched_as_a_list_and_shown_to_clients() {
+    let app = spawn_app().await;
+    let patch = |providers: serde_json::Value| {
+        app.patch("/api/v1/internal/projects/current").admin().json(json!({"config": {"oauth_providers": providers}}))
+    };
+    let r = patch(json!([
+        {"id": "google", "type": "standard", "client_id": "g-id", "client_secret": "g-secret"},
+        {"id": "github", "type": "shared"},
+    ]))
+    .send()
+    .await;
+    r.assert_status(200);
+    assert_eq!(
+        r.json()["config"]["oauth_providers"],
+        json!([
+            {"provider_config_id": "github", "id": "github", "type": "shared"},
+            {"provider_config_id": "google", "id": "google", "type": "standard", "client_id": "g-id", "client_secret": "g-secret"},
+        ])
+    );
+    let client = app.get("/api/v1/projects/current").client().send().await.json();
+    assert_eq!(client["config"]["enabled_oauth_providers"], json!([{"id": "github"}, {"id": "google"}]));
+    assert!(!client.to_string().contains("g-secret"), "clients never see provider secrets");
+
+    for bad in [
+        json!([{"id": "myspace", "type": "shared"}]),
+        json!([{"id": "discord", "type": "shared"}]),
+        json!([{"id": "google", "type": "standard", "client_id": "only-id"}]),
+        json!([{"id": "github", "type": "shared"}, {"id": "github", "type": "shared"}]),
+    ] {
+        patch(bad.clone()).send().await.assert_known(400, "SCHEMA_ERROR");
+    }
+    patch(json!([])).send().await.assert_status(200);
+    let client = app.get("/api/v1/projects/current").client().send().await.json();
+    assert_eq!(client["config"]["enabled_oauth_providers"], json!([]));
+}
