@@ -47,6 +47,14 @@ pub enum ProjectCommand {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Apply a project configuration file (JSON: `project_id` plus the admin settings of
+    /// `PATCH /internal/projects/current`) and print what changed; applying it again changes nothing.
+    Apply {
+        /// The configuration file.
+        file: PathBuf,
+        #[command(flatten)]
+        db: DbArgs,
+    },
     /// List the projects with their ids and how many key sets each has live.
     List {
         #[command(flatten)]
@@ -115,6 +123,10 @@ pub struct ServeArgs {
     /// Public base URL of this server, used in token issuers and links. Default: http://<listen>.
     #[arg(long, env = "STACKD_BASE_URL")]
     pub base_url: Option<String>,
+    /// A project configuration file (see `stackd project apply`) applied at start, before the
+    /// server accepts requests.
+    #[arg(long, env = "STACKD_CONFIG")]
+    pub config: Option<PathBuf>,
     /// Access-token lifetime, e.g. `10min`, `60s`, `1h`.
     #[arg(long, env = "STACK_ACCESS_TOKEN_EXPIRATION_TIME", default_value = "10min", value_parser = parse_duration)]
     pub access_token_ttl: Duration,
@@ -203,6 +215,8 @@ pub struct Config {
     /// Start the background jobs (always, except in tests that drive them by hand).
     pub background_jobs: bool,
     pub mail: MailConfig,
+    /// A project configuration file applied at start (config as code, `--config`).
+    pub project_config_file: Option<PathBuf>,
 }
 
 impl Config {
@@ -221,6 +235,7 @@ impl Config {
             trusted_proxy_header: None,
             header_read_timeout: Duration::from_secs(10),
             background_jobs: true,
+            project_config_file: None,
             mail: MailConfig {
                 smtp: None,
                 sender_address: "noreply@stackd.localhost".into(),
@@ -305,6 +320,7 @@ impl Config {
             header_read_timeout: args.header_read_timeout,
             background_jobs: true,
             dev: args.dev,
+            project_config_file: args.config,
         })
     }
 }

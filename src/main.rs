@@ -28,6 +28,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve(args),
         Command::Project(ProjectCommand::Create { name, owner_team, db }) => create_project(&name, owner_team, &db),
         Command::Project(ProjectCommand::List { db }) => list_projects(&db),
+        Command::Project(ProjectCommand::Apply { file, db }) => apply_config(&file, &db),
         Command::Project(ProjectCommand::Keys(command)) => manage_keys(command),
         Command::Openapi => print_openapi(),
     };
@@ -92,6 +93,23 @@ fn open_db(db: &DbArgs) -> Result<(stackd::db::Db, stackd::db::FileLock), String
     }
     let lock = stackd::db::lock_database(&db.path)?.ok_or("an in-memory database holds no projects")?;
     Ok((stackd::db::Db::open(&db.path, db.synchronous == "full")?, lock))
+}
+
+fn apply_config(file: &std::path::Path, db: &DbArgs) -> Result<(), String> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let (database, _lock) = open_db(db)?;
+    let result = stackd::projects::apply::apply(&database, &text);
+    database.close();
+    let (project, changes) = result.map_err(|e| format!("cannot apply {}: {e}", file.display()))?;
+    if changes.is_empty() {
+        println!("Project {project} already matches {}: nothing changed.", file.display());
+    } else {
+        println!("Applied {} to project {project}: {} change(s).", file.display(), changes.len());
+        for c in changes {
+            println!("  {}: {} → {}", c.path, c.before, c.after);
+        }
+    }
+    Ok(())
 }
 
 fn time(millis: i64) -> String {

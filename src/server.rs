@@ -84,6 +84,16 @@ pub async fn start(config: Config, shutdown_on_signal: bool) -> Result<RunningSe
     } else {
         false
     };
+    if let Some(file) = &config.project_config_file {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| format!("cannot read the project configuration {} (--config): {e}", file.display()))?;
+        let (project, changes) = projects::apply::apply(&database, &text)
+            .map_err(|e| format!("cannot apply the project configuration {} (--config): {e}", file.display()))?;
+        for c in &changes {
+            tracing::info!(project = %project, setting = %c.path, before = %c.before, after = %c.after, "configuration changed");
+        }
+        tracing::info!(project = %project, changes = changes.len(), file = %file.display(), "project configuration applied");
+    }
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {} (--listen / STACKD_LISTEN): {e}", config.listen))?;

@@ -6,6 +6,7 @@
 
 pub mod access;
 pub mod api;
+pub mod apply;
 pub mod config;
 pub mod key_sets;
 pub mod key_sets_api;

@@ -196,3 +196,43 @@ fn project_keys_are_managed_from_the_command_line() {
     assert!(!ok && err.contains("no database at"), "{err}");
     assert!(!dir.path().join("typo.db").exists());
 }
+
+/// Config as code: `stackd project apply FILE` validates like the admin PATCH, prints what it
+/// changes (secrets hidden), and a second run changes nothing.
+#[test]
+fn project_configuration_files_apply_idempotently() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("stackd.db");
+    let (ok, out, err) = run(stackd().args(["project", "create", "--name", "Shop", "--db"]).arg(&db));
+    assert!(ok, "{err}");
+    let project = out.lines().find_map(|l| l.trim().strip_prefix("Project id:")).unwrap().trim().to_string();
+    let file = dir.path().join("shop.json");
+    let write = |doc: serde_json::Value| std::fs::write(&file, doc.to_string()).unwrap();
+    write(serde_json::json!({
+        "project_id": project,
+        "display_name": "Shop 2",
+        "config": {
+            "sign_up_enabled": false,
+            "domains": [{"domain": "https://shop.example.com", "handler_path": "/handler"}],
+            "oauth_providers": [{"id": "google", "type": "standard", "client_id": "g-id", "client_secret": "g-secret"}]
+        }
+    }));
+    let (ok, out, err) = run(stackd().args(["project", "apply"]).arg(&file).arg("--db").arg(&db));
+    assert!(ok, "{err}");
+    assert!(out.contains("display_name: \"Shop\" → \"Shop 2\""), "{out}");
+    assert!(out.contains("config.sign_up_enabled: true → false"), "{out}");
+    assert!(out.contains("config.oauth_providers"), "{out}");
+    assert!(!out.contains("g-secret"), "secrets are not printed: {out}");
+    let (ok, out, _) = run(stackd().args(["project", "apply"]).arg(&file).arg("--db").arg(&db));
+    assert!(ok && out.contains("nothing changed"), "{out}");
+
+    write(serde_json::json!({"project_id": project, "config": {"sign_up_enabld": false}}));
+    let (ok, _, err) = run(stackd().args(["project", "apply"]).arg(&file).arg("--db").arg(&db));
+    assert!(!ok && err.contains("sign_up_enabld"), "the bad key is named: {err}");
+    write(serde_json::json!({"project_id": project, "config": {"oauth_account_merge_strategy": "merge_everything"}}));
+    let (ok, _, err) = run(stackd().args(["project", "apply"]).arg(&file).arg("--db").arg(&db));
+    assert!(!ok && err.contains("oauth_account_merge_strategy"), "{err}");
+    write(serde_json::json!({"project_id": "no-such-project", "config": {}}));
+    let (ok, _, err) = run(stackd().args(["project", "apply"]).arg(&file).arg("--db").arg(&db));
+    assert!(!ok && err.contains("no project"), "{err}");
+}

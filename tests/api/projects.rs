@@ -179,3 +179,29 @@ async fn oauth_provider_settings_are_patched_as_a_list_and_shown_to_clients() {
     let client = app.get("/api/v1/projects/current").client().send().await.json();
     assert_eq!(client["config"]["enabled_oauth_providers"], json!([]));
 }
+
+/// `stackd serve --config FILE` applies the file before it accepts requests.
+#[tokio::test]
+async fn serve_applies_a_configuration_file_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("internal.json");
+    std::fs::write(&file, json!({"project_id": "internal", "config": {"sign_up_enabled": false}}).to_string()).unwrap();
+    let db = dir.path().join("stackd.db");
+    let (mut child, base) = crate::helpers::start_binary(&db, &["--config", file.to_str().unwrap()], "warn", false);
+    let r = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .post(format!("{base}/api/v1/auth/password/sign-up"))
+        .header("x-stack-access-type", "client")
+        .header("x-stack-project-id", "internal")
+        .header("x-stack-publishable-client-key", stackd::projects::DEV_PUBLISHABLE_CLIENT_KEY)
+        .json(&json!({"email": "x@example.com", "password": "password-123"}))
+        .send()
+        .await
+        .unwrap();
+    let code = r.headers().get("x-stack-known-error").map(|v| v.to_str().unwrap().to_string());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(code.as_deref(), Some("SIGN_UP_NOT_ENABLED"));
+}
