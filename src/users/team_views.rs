@@ -1,6 +1,6 @@
 //! A team as stored and as the API shows it (spec 20 §1.1). These live with users because every
 //! user object embeds its selected team, and the teams domain sits above users (memberships and
-//! profiles read users); `crate::teams` uses these same types.
+//! profiles read users); the teams domain uses these same types.
 
 use poem_openapi::Object;
 use serde_json::Value;
