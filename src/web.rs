@@ -1,7 +1,10 @@
 //! What every area's handlers share for the OpenAPI document: the tags (one per area) and the
 //! `{"success": true}` body. Names no domain module, so any domain can use it.
 
+use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{Object, Tags};
+
+use crate::error::{ApiResult, KnownError};
 
 /// One tag per API area; generated clients group their methods by these.
 #[derive(Tags)]
@@ -33,6 +36,23 @@ pub enum Tag {
     ApiKeys,
     /// The event log: every change to users, teams, memberships and permissions, in commit order.
     Events,
+}
+
+/// A UUID parameter or body field, lower-cased; anything else is a `SCHEMA_ERROR` naming `field`
+/// (e.g. `params.team_id`).
+pub fn uuid_param(field: &str, value: &str) -> ApiResult<String> {
+    uuid::Uuid::parse_str(value)
+        .map(|u| u.to_string())
+        .map_err(|_| KnownError::schema(&format!("{field} must be a valid UUID")).into())
+}
+
+/// A PATCH field: absent (`None`), `null` (`Some(None)`) or a value.
+pub fn maybe<T>(v: MaybeUndefined<T>) -> Option<Option<T>> {
+    match v {
+        MaybeUndefined::Undefined => None,
+        MaybeUndefined::Null => Some(None),
+        MaybeUndefined::Value(v) => Some(Some(v)),
+    }
 }
 
 /// `{"success": true}`, the body of deletes and other actions without a result.

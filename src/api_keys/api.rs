@@ -14,8 +14,9 @@ use crate::api_keys::{ApiKeyRecord, ApiKeysService, TEAM, USER};
 use crate::error::{ApiError, ApiResult, KnownError};
 use crate::permissions::MANAGE_API_KEYS;
 use crate::projects::access::{AnyAuth, ClientAuth, RequestAuth, ServerAuth};
-use crate::teams::api::{signed_in, team_id_param};
+use crate::teams::api::signed_in;
 use crate::teams::TeamsService;
+use crate::web::uuid_param as team_id_param;
 use crate::web::{Success, Tag};
 
 pub struct ApiKeysApi {
@@ -194,6 +195,47 @@ impl ApiKeysApi {
         self.teams.require_permission(auth.project(), owner_id, &me, MANAGE_API_KEYS).await.map_err(|_| not_found())
     }
 
+    /// Both kinds' create: authorize the owner, mint, show the key once.
+    async fn create_key(
+        &self,
+        auth: &RequestAuth,
+        kind: &'static str,
+        owner_id: String,
+        description: String,
+        expires_at_millis: MaybeUndefined<i64>,
+        is_public: Option<bool>,
+    ) -> ApiResult<Json<CreatedApiKeyView>> {
+        self.authorize(auth, kind, &owner_id).await?;
+        let new = NewApiKey {
+            kind,
+            owner_id,
+            description,
+            expires_at: expiry(expires_at_millis)?,
+            is_public: is_public.unwrap_or(false),
+        };
+        let (record, key) = self.keys.create(auth.project(), new).await?;
+        Ok(Json(created_view(record, key)))
+    }
+
+    async fn list_keys(&self, auth: &RequestAuth, kind: &'static str, owner_id: String) -> ApiResult<Json<ApiKeyList>> {
+        self.authorize(auth, kind, &owner_id).await?;
+        let keys = self.keys.list(auth.project_id(), kind, owner_id).await?;
+        Ok(Json(ApiKeyList { items: keys.into_iter().map(view).collect(), is_paginated: false }))
+    }
+
+    async fn update_key(
+        &self,
+        auth: &RequestAuth,
+        kind: &'static str,
+        id: &str,
+        owner: Option<&str>,
+        body: UpdateApiKeyBody,
+    ) -> ApiResult<Json<ApiKeyView>> {
+        let revoked = revoke(body.revoked)?;
+        let key = self.read(auth, kind, id, owner).await?;
+        Ok(Json(view(self.keys.update(auth.project_id(), kind, key.id, body.description, revoked).await?)))
+    }
+
     /// A key by id; `owner` (the `user_id` / `team_id` query the SDK sends) must match it.
     async fn read(
         &self,
@@ -225,16 +267,7 @@ impl ApiKeysApi {
         let (auth, b) = (auth.0, body.0);
         enabled(&auth, USER)?;
         let user_id = auth.user_id_param(&b.user_id)?;
-        self.authorize(&auth, USER, &user_id).await?;
-        let new = NewApiKey {
-            kind: USER,
-            owner_id: user_id,
-            description: b.description,
-            expires_at: expiry(b.expires_at_millis)?,
-            is_public: b.is_public.unwrap_or(false),
-        };
-        let (record, key) = self.keys.create(auth.project(), new).await?;
-        Ok(Json(created_view(record, key)))
+        self.create_key(&auth, USER, user_id, b.description, b.expires_at_millis, b.is_public).await
     }
 
     /// A user's API keys, newest first.
@@ -251,9 +284,7 @@ impl ApiKeysApi {
             .0
             .ok_or_else(|| ApiError::from(KnownError::schema_message("user_id is required for user API keys")))?;
         let user_id = auth.user_id_param(&user_id)?;
-        self.authorize(&auth, USER, &user_id).await?;
-        let keys = self.keys.list(auth.project_id(), USER, user_id).await?;
-        Ok(Json(ApiKeyList { items: keys.into_iter().map(view).collect(), is_paginated: false }))
+        self.list_keys(&auth, USER, user_id).await
     }
 
     /// Checks a user API key: its owner, or why it is not valid.
@@ -289,12 +320,10 @@ impl ApiKeysApi {
         user_id: Query<Option<String>>,
         body: Json<UpdateApiKeyBody>,
     ) -> ApiResult<Json<ApiKeyView>> {
-        let (auth, b) = (auth.0, body.0);
+        let auth = auth.0;
         enabled(&auth, USER)?;
-        let revoked = revoke(b.revoked)?;
         let owner = user_id.0.map(|u| auth.user_id_param(&u)).transpose()?;
-        let key = self.read(&auth, USER, &api_key_id.0, owner.as_deref()).await?;
-        Ok(Json(view(self.keys.update(auth.project_id(), USER, key.id, b.description, revoked).await?)))
+        self.update_key(&auth, USER, &api_key_id.0, owner.as_deref(), body.0).await
     }
 
     /// Creates a team API key (the project must allow them; clients need `$manage_api_keys`).
@@ -308,16 +337,7 @@ impl ApiKeysApi {
         let (auth, b) = (auth.0, body.0);
         enabled(&auth, TEAM)?;
         let team_id = team_id_param("body.team_id", &b.team_id)?;
-        self.authorize(&auth, TEAM, &team_id).await?;
-        let new = NewApiKey {
-            kind: TEAM,
-            owner_id: team_id,
-            description: b.description,
-            expires_at: expiry(b.expires_at_millis)?,
-            is_public: b.is_public.unwrap_or(false),
-        };
-        let (record, key) = self.keys.create(auth.project(), new).await?;
-        Ok(Json(created_view(record, key)))
+        self.create_key(&auth, TEAM, team_id, b.description, b.expires_at_millis, b.is_public).await
     }
 
     /// A team's API keys, newest first.
@@ -326,9 +346,7 @@ impl ApiKeysApi {
         let auth = auth.0;
         enabled(&auth, TEAM)?;
         let team_id = team_id_param("query.team_id", &team_id.0)?;
-        self.authorize(&auth, TEAM, &team_id).await?;
-        let keys = self.keys.list(auth.project_id(), TEAM, team_id).await?;
-        Ok(Json(ApiKeyList { items: keys.into_iter().map(view).collect(), is_paginated: false }))
+        self.list_keys(&auth, TEAM, team_id).await
     }
 
     /// Checks a team API key: its team, or why it is not valid.
@@ -370,11 +388,9 @@ impl ApiKeysApi {
         team_id: Query<String>,
         body: Json<UpdateApiKeyBody>,
     ) -> ApiResult<Json<ApiKeyView>> {
-        let (auth, b) = (auth.0, body.0);
+        let auth = auth.0;
         enabled(&auth, TEAM)?;
-        let revoked = revoke(b.revoked)?;
         let team_id = team_id_param("query.team_id", &team_id.0)?;
-        let key = self.read(&auth, TEAM, &api_key_id.0, Some(&team_id)).await?;
-        Ok(Json(view(self.keys.update(auth.project_id(), TEAM, key.id, b.description, revoked).await?)))
+        self.update_key(&auth, TEAM, &api_key_id.0, Some(&team_id), body.0).await
     }
 }

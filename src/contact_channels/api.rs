@@ -13,7 +13,7 @@ use crate::error::{ApiError, ApiResult, KnownError};
 use crate::projects::access::{ClientAuth, RequestAuth};
 use crate::users::changes;
 use crate::verification;
-use crate::web::{Success, Tag};
+use crate::web::{uuid_param, Success, Tag};
 
 pub struct ContactChannelsApi {
     pub channels: Arc<ContactChannelsService>,
@@ -152,9 +152,7 @@ fn own_user(auth: &RequestAuth, user_id: &str, verb: &str) -> ApiResult<()> {
 }
 
 fn channel_id(id: &str) -> ApiResult<String> {
-    uuid::Uuid::parse_str(id)
-        .map(|u| u.to_string())
-        .map_err(|_| KnownError::schema("params.contact_channel_id must be a valid UUID").into())
+    uuid_param("params.contact_channel_id", id)
 }
 
 #[OpenApi(tag = "Tag::ContactChannels")]

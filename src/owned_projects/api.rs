@@ -12,7 +12,7 @@ use crate::owned_projects::OwnedProjectsService;
 use crate::projects::access::{ClientAuth, RequestAuth};
 use crate::projects::api::{admin_view, AdminProject, ProjectConfigPatch, ProjectPatch};
 use crate::projects::INTERNAL_PROJECT_ID;
-use crate::web::Tag;
+use crate::web::{uuid_param, Tag};
 
 pub struct OwnedProjectsApi {
     pub owned: Arc<OwnedProjectsService>,
@@ -79,12 +79,6 @@ fn dashboard_user(auth: &RequestAuth) -> ApiResult<String> {
     Ok(user.to_string())
 }
 
-fn uuid_field(field: &str, id: &str) -> ApiResult<String> {
-    uuid::Uuid::parse_str(id)
-        .map(|u| u.to_string())
-        .map_err(|_| KnownError::schema(&format!("body.{field} must be a valid UUID")).into())
-}
-
 #[OpenApi(tag = "Tag::Projects")]
 impl OwnedProjectsApi {
     /// The projects owned by the signed-in dashboard user's teams (`internal` only).
@@ -100,7 +94,7 @@ impl OwnedProjectsApi {
     async fn create(&self, auth: ClientAuth, body: Json<CreateProjectBody>) -> ApiResult<CreatedProject> {
         let (auth, b) = (auth.0, body.0);
         let user = dashboard_user(&auth)?;
-        let owner = b.owner_team_id.map(|t| uuid_field("owner_team_id", &t)).transpose()?;
+        let owner = b.owner_team_id.map(|t| uuid_param("body.owner_team_id", &t)).transpose()?;
         let patch = ProjectPatch {
             display_name: None,
             description: b.description,
@@ -122,7 +116,7 @@ impl OwnedProjectsApi {
     async fn transfer(&self, auth: ClientAuth, body: Json<TransferProjectBody>) -> ApiResult<Json<TransferDone>> {
         let (auth, b) = (auth.0, body.0);
         let user = dashboard_user(&auth)?;
-        let team = uuid_field("new_team_id", &b.new_team_id)?;
+        let team = uuid_param("body.new_team_id", &b.new_team_id)?;
         self.owned.transfer(auth.project(), user, b.project_id, team).await?;
         Ok(Json(TransferDone { success: "true".into() }))
     }

@@ -14,7 +14,7 @@ use crate::images::{parse_image_input, ImageInput};
 use crate::permissions::{DELETE_TEAM, REMOVE_MEMBERS, UPDATE_TEAM};
 use crate::projects::access::{ClientAuth, RequestAuth, ServerAuth};
 use crate::teams::{ClientTeam, ServerTeam, TeamChanges, TeamRecord, TeamsService};
-use crate::web::{Success, Tag};
+use crate::web::{maybe, uuid_param as team_id_param, Success, Tag};
 
 pub struct TeamsApi {
     pub teams: Arc<TeamsService>,
@@ -90,12 +90,6 @@ pub enum CreatedMembership {
     Created(Json<TeamMembershipView>),
 }
 
-pub fn team_id_param(field: &str, id: &str) -> ApiResult<String> {
-    uuid::Uuid::parse_str(id)
-        .map(|u| u.to_string())
-        .map_err(|_| KnownError::schema(&format!("{field} must be a valid UUID")).into())
-}
-
 /// Fields only servers may write are unknown to client bodies (upstream's schema).
 pub fn server_only(auth: &RequestAuth, fields: &[(&str, bool)]) -> ApiResult<()> {
     if auth.access_type.is_server_or_higher() {
@@ -111,14 +105,6 @@ pub fn server_only(auth: &RequestAuth, fields: &[(&str, bool)]) -> ApiResult<()>
 
 fn image(auth: &RequestAuth, url: Option<String>) -> ApiResult<Option<ImageInput>> {
     url.filter(|u| !u.is_empty()).map(|u| parse_image_input(&u, auth.access_type.is_server_or_higher())).transpose()
-}
-
-fn maybe<T>(v: MaybeUndefined<T>) -> Option<Option<T>> {
-    match v {
-        MaybeUndefined::Undefined => None,
-        MaybeUndefined::Null => Some(None),
-        MaybeUndefined::Value(v) => Some(Some(v)),
-    }
 }
 
 /// The signed-in user of a client request (401 USER_AUTHENTICATION_REQUIRED without one).

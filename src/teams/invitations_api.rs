@@ -9,11 +9,12 @@ use poem_openapi::{Object, OpenApi};
 use crate::error::{ApiError, ApiResult, KnownError};
 use crate::permissions::{INVITE_MEMBERS, READ_MEMBERS, REMOVE_MEMBERS};
 use crate::projects::access::{ClientAuth, RequestAuth};
-use crate::teams::api::{signed_in, team_id_param};
+use crate::teams::api::signed_in;
 use crate::teams::invitations::{require_unrestricted, Invitation};
 use crate::teams::TeamsService;
 use crate::users::UserRecord;
 use crate::verification;
+use crate::web::uuid_param as team_id_param;
 use crate::web::Tag;
 
 pub struct TeamInvitationsApi {

@@ -10,8 +10,8 @@ use crate::error::ApiResult;
 use crate::permissions::api::own_permissions_only;
 use crate::permissions::parse_id;
 use crate::projects::access::{ClientAuth, ServerAuth};
-use crate::teams::api::team_id_param;
 use crate::teams::TeamsService;
+use crate::web::uuid_param as team_id_param;
 use crate::web::{Success, Tag};
 
 pub struct TeamPermissionsApi {

@@ -12,10 +12,11 @@ use crate::error::{ApiError, ApiResult};
 use crate::images::parse_image_input;
 use crate::permissions::READ_MEMBERS;
 use crate::projects::access::{ClientAuth, RequestAuth};
-use crate::teams::api::{signed_in, team_id_param};
+use crate::teams::api::signed_in;
 use crate::teams::profiles::Profile;
 use crate::teams::TeamsService;
 use crate::users::ServerUser;
+use crate::web::uuid_param as team_id_param;
 use crate::web::Tag;
 
 pub struct TeamMemberProfilesApi {

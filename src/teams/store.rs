@@ -2,7 +2,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use crate::db::{json_column, json_text, Tx};
+use crate::db::{json_text, Tx};
 use crate::error::ApiResult;
 use crate::teams::{Membership, TeamRecord};
 
@@ -10,16 +10,7 @@ const TEAM_COLUMNS: &str = "t.id, t.project_id, t.display_name, t.profile_image_
     t.client_read_only_metadata, t.server_metadata, t.created_at";
 
 fn team(r: &Row) -> rusqlite::Result<TeamRecord> {
-    Ok(TeamRecord {
-        id: r.get(0)?,
-        project_id: r.get(1)?,
-        display_name: r.get(2)?,
-        profile_image_url: r.get(3)?,
-        client_metadata: json_column(r, 4)?,
-        client_read_only_metadata: json_column(r, 5)?,
-        server_metadata: json_column(r, 6)?,
-        created_at: r.get(7)?,
-    })
+    TeamRecord::from_row(r, 0)?.ok_or(rusqlite::Error::InvalidColumnType(0, "id".into(), rusqlite::types::Type::Null))
 }
 
 pub fn load(conn: &Connection, project_id: &str, team_id: &str) -> ApiResult<Option<TeamRecord>> {

@@ -13,7 +13,7 @@ use crate::projects::access::{AccessType, RequestAuth, ServerAuth, SignedInUser}
 use crate::users::changes::{self, UserChanges};
 use crate::users::store::ListQuery;
 use crate::users::{CurrentUser, ServerUser, UserRecord, UsersService};
-use crate::web::{Success, Tag};
+use crate::web::{maybe, uuid_param, Success, Tag};
 
 pub struct UsersApi {
     pub users: Arc<UsersService>,
@@ -121,14 +121,6 @@ pub enum CreatedUser {
     /// The new user.
     #[oai(status = 201)]
     Created(Json<ServerUser>),
-}
-
-fn maybe<T>(v: MaybeUndefined<T>) -> Option<Option<T>> {
-    match v {
-        MaybeUndefined::Undefined => None,
-        MaybeUndefined::Null => Some(None),
-        MaybeUndefined::Value(v) => Some(Some(v)),
-    }
 }
 
 fn lift<T, U>(v: Option<Option<T>>, f: impl FnOnce(Option<T>) -> ApiResult<Option<U>>) -> ApiResult<Option<Option<U>>> {
@@ -296,14 +288,7 @@ impl UsersApi {
             }
         }
         let config = &auth.project().config;
-        let team_id = team_id
-            .0
-            .map(|t| {
-                uuid::Uuid::parse_str(&t)
-                    .map(|u| u.to_string())
-                    .map_err(|_| ApiError::from(KnownError::schema("query.team_id must be a valid UUID")))
-            })
-            .transpose()?;
+        let team_id = team_id.0.map(|t| uuid_param("query.team_id", &t)).transpose()?;
         let q = ListQuery {
             limit: limit.0,
             cursor: cursor.0.map(|c| c.to_lowercase()),

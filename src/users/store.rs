@@ -17,8 +17,8 @@ const USER_SELECT: &str =
     u.risk_score_free_trial_abuse, u.otp_auth_enabled, u.requires_totp_mfa, u.selected_team_id,
     c.value, COALESCE(c.is_verified, 0), COALESCE(c.used_for_auth, 0),
     EXISTS (SELECT 1 FROM password_credentials p WHERE p.user_id = u.id),
-    t.id, t.display_name, t.profile_image_url, t.client_metadata, t.client_read_only_metadata, t.server_metadata,
-    t.created_at
+    t.id, t.project_id, t.display_name, t.profile_image_url, t.client_metadata, t.client_read_only_metadata,
+    t.server_metadata, t.created_at
   FROM users u
   LEFT JOIN contact_channels c ON c.user_id = u.id AND c.type = 'email' AND c.is_primary = 1
   LEFT JOIN teams t ON t.id = u.selected_team_id";
@@ -48,19 +48,7 @@ fn user_from_row(r: &Row) -> rusqlite::Result<UserRecord> {
         primary_email_verified: r.get(20)?,
         primary_email_auth_enabled: r.get(21)?,
         has_password: r.get(22)?,
-        selected_team: match r.get::<_, Option<String>>(23)? {
-            None => None,
-            Some(id) => Some(TeamRecord {
-                id,
-                project_id: r.get(0)?,
-                display_name: r.get(24)?,
-                profile_image_url: r.get(25)?,
-                client_metadata: json_column(r, 26)?,
-                client_read_only_metadata: json_column(r, 27)?,
-                server_metadata: json_column(r, 28)?,
-                created_at: r.get(29)?,
-            }),
-        },
+        selected_team: TeamRecord::from_row(r, 23)?,
     })
 }
 

@@ -6,6 +6,7 @@ use poem_openapi::Object;
 use serde_json::Value;
 
 use crate::cache::{opt_json_weight, opt_str_weight};
+use crate::db::json_column;
 
 /// A team row.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,6 +22,24 @@ pub struct TeamRecord {
 }
 
 impl TeamRecord {
+    /// Reads a team from eight consecutive columns starting at `at`: id, project_id, display_name,
+    /// profile_image_url, client_metadata, client_read_only_metadata, server_metadata, created_at
+    /// (the teams store's columns, and the selected team joined to a user). `None` when the id is
+    /// NULL (a user without a selected team).
+    pub fn from_row(r: &rusqlite::Row, at: usize) -> rusqlite::Result<Option<TeamRecord>> {
+        let Some(id) = r.get::<_, Option<String>>(at)? else { return Ok(None) };
+        Ok(Some(TeamRecord {
+            id,
+            project_id: r.get(at + 1)?,
+            display_name: r.get(at + 2)?,
+            profile_image_url: r.get(at + 3)?,
+            client_metadata: json_column(r, at + 4)?,
+            client_read_only_metadata: json_column(r, at + 5)?,
+            server_metadata: json_column(r, at + 6)?,
+            created_at: r.get(at + 7)?,
+        }))
+    }
+
     pub fn weigh(&self) -> usize {
         std::mem::size_of::<Self>()
             + self.id.len()

@@ -40,22 +40,8 @@ const DOMAINS: &[&str] = &[
     "verification",
 ];
 const ASSEMBLY: &[&str] = &["api", "pipeline", "server"];
-/// The domains that serve routes: the route assembly builds each of them.
-const ROUTED_DOMAINS: &[&str] = &[
-    "api_keys",
-    "auth",
-    "contact_channels",
-    "emails",
-    "events",
-    "images",
-    "owned_projects",
-    "permissions",
-    "projects",
-    "sessions",
-    "system",
-    "teams",
-    "users",
-];
+/// Domains without routes of their own (the route assembly builds every other one).
+const UNROUTED_DOMAINS: &[&str] = &["verification"];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {
@@ -160,8 +146,9 @@ fn every_module_has_a_layer_and_layers_import_downwards() {
             }
         }
     }
+    let routed = DOMAINS.iter().filter(|d| !UNROUTED_DOMAINS.contains(d));
     let naming_all: Vec<&String> =
-        graph.iter().filter(|(_, deps)| ROUTED_DOMAINS.iter().all(|d| deps.contains(*d))).map(|(m, _)| m).collect();
+        graph.iter().filter(|(_, deps)| routed.clone().all(|d| deps.contains(*d))).map(|(m, _)| m).collect();
     assert_eq!(naming_all, ["api"], "only the route assembly names every domain");
 }
 
