@@ -31,6 +31,7 @@ use crate::permissions::api::PermissionsApi;
 use crate::permissions::PermissionsService;
 use crate::pipeline::{Pipeline, RouteTable};
 use crate::projects::api::ProjectsApi;
+use crate::projects::config_api::ConfigApi;
 use crate::projects::key_sets_api::KeySetsApi;
 use crate::projects::ProjectsService;
 use crate::sessions::api::SessionsApi;
@@ -120,6 +121,7 @@ pub type CoreApi = (
     SystemApi,
     ProjectsApi,
     KeySetsApi,
+    ConfigApi,
     OwnedProjectsApi,
     UsersApi,
     SessionsApi,
@@ -144,6 +146,7 @@ pub fn service(s: &Services) -> OpenApiService<Api, ()> {
         SystemApi { users: s.users.clone() },
         ProjectsApi { projects: s.projects.clone() },
         KeySetsApi { projects: s.projects.clone() },
+        ConfigApi { projects: s.projects.clone() },
         OwnedProjectsApi { owned: s.owned_projects.clone() },
         UsersApi { users: s.users.clone() },
         SessionsApi { sessions: s.sessions.clone() },

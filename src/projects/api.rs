@@ -276,7 +276,7 @@ pub struct PermissionIdInput {
     pub id: String,
 }
 
-#[derive(Object)]
+#[derive(Object, Default)]
 #[oai(deny_unknown_fields)]
 pub struct ProjectPatch {
     pub display_name: Option<String>,
@@ -465,8 +465,10 @@ pub fn apply_patch(p: &mut Project, patch: ProjectPatch) -> ApiResult<()> {
                 return Err(KnownError::schema("body.config.domains: handler_path must start with /").into());
             }
         }
-        cfg.domains =
-            domains.into_iter().map(|d| TrustedDomain { domain: d.domain, handler_path: d.handler_path }).collect();
+        cfg.domains = domains
+            .into_iter()
+            .map(|d| TrustedDomain { id: String::new(), domain: d.domain, handler_path: d.handler_path })
+            .collect();
     }
     if let Some(e) = c.email_config {
         cfg.email_server = parse_email_config(e)?;

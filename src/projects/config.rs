@@ -8,6 +8,10 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TrustedDomain {
+    /// Its key in the config API's `domains.trustedDomains`; empty for domains set through the
+    /// legacy list (they are keyed by position).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub id: String,
     pub domain: String,
     pub handler_path: String,
 }
@@ -255,9 +259,16 @@ mod tests {
         assert!(!c.is_trusted_url("https://evil.example/x"));
         c.allow_localhost = false;
         assert!(!c.is_trusted_url("http://localhost:3000/handler"));
-        c.domains.push(TrustedDomain { domain: "https://app.example.com".into(), handler_path: "/handler".into() });
-        c.domains
-            .push(TrustedDomain { domain: "https://*.preview.example.com".into(), handler_path: "/handler".into() });
+        c.domains.push(TrustedDomain {
+            id: String::new(),
+            domain: "https://app.example.com".into(),
+            handler_path: "/handler".into(),
+        });
+        c.domains.push(TrustedDomain {
+            id: String::new(),
+            domain: "https://*.preview.example.com".into(),
+            handler_path: "/handler".into(),
+        });
         assert!(c.is_trusted_url("https://app.example.com/anything?x=1"));
         assert!(!c.is_trusted_url("http://app.example.com/"));
         assert!(!c.is_trusted_url("https://app.example.com:8443/"));

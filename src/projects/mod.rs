@@ -8,6 +8,8 @@ pub mod access;
 pub mod api;
 pub mod apply;
 pub mod config;
+pub mod config_api;
+pub mod config_overrides;
 pub mod key_sets;
 pub mod key_sets_api;
 pub mod service;

@@ -217,3 +217,96 @@ impl ProjectsService {
             .await
     }
 }
+
+/// A write through the config API (`/internal/config/override/{level}`).
+pub enum OverrideWrite {
+    /// PUT: the level's override becomes `config`; what the old one set and the new one does not
+    /// returns to its default.
+    Replace { config: serde_json::Map<String, serde_json::Value>, source: Option<serde_json::Value> },
+    /// PATCH: merged into the level's override and the effective configuration.
+    Merge(serde_json::Map<String, serde_json::Value>),
+    /// `reset-keys`: the paths leave the override and return to their defaults.
+    ResetKeys(Vec<String>),
+    /// `DELETE /internal/config/source`: the branch is no longer linked to a pushed source.
+    Unlink,
+}
+
+impl ProjectsService {
+    /// The override `level` last received (nested form; `{}` when none) and its source.
+    pub async fn config_override(
+        &self,
+        project_id: &str,
+        level: &'static str,
+    ) -> ApiResult<(serde_json::Value, Option<serde_json::Value>)> {
+        let project_id = project_id.to_string();
+        let row = self.db.read(move |c| store::config_override(c, &project_id, level)).await?;
+        parse_override_row(row)
+    }
+
+    /// Applies a config API write to the level's record and the effective configuration, in one
+    /// transaction.
+    pub async fn write_config_override(
+        &self,
+        project_id: &str,
+        level: &'static str,
+        write: OverrideWrite,
+    ) -> ApiResult<()> {
+        use crate::projects::config_overrides::{apply_override, leaf_paths, merge, reset_paths};
+        use serde_json::{Map, Value};
+        let project_id = project_id.to_string();
+        self.db
+            .write(move |tx| {
+                let (mut record, mut source) = parse_override_row(store::config_override(tx, &project_id, level)?)?;
+                update_in(tx, &project_id, |project| match write {
+                    OverrideWrite::Replace { config, source: new_source } => {
+                        let mut nested = Value::Object(Map::new());
+                        merge(&mut nested, &config, "")?;
+                        let (mut old, mut new) = (Vec::new(), Vec::new());
+                        leaf_paths(record.as_object().expect("object"), "", &mut old);
+                        leaf_paths(nested.as_object().expect("object"), "", &mut new);
+                        old.retain(|p| !new.iter().any(|n| n == p || p.starts_with(&format!("{n}."))));
+                        reset_paths(project, &old)?;
+                        apply_override(project, &config)?;
+                        record = nested;
+                        if new_source.is_some() {
+                            source = new_source;
+                        }
+                        Ok(())
+                    }
+                    OverrideWrite::Merge(patch) => {
+                        apply_override(project, &patch)?;
+                        merge(&mut record, &patch, "")
+                    }
+                    OverrideWrite::ResetKeys(keys) => {
+                        reset_paths(project, &keys)?;
+                        let nulls: Map<String, Value> = keys.into_iter().map(|k| (k, Value::Null)).collect();
+                        merge(&mut record, &nulls, "")
+                    }
+                    OverrideWrite::Unlink => {
+                        source = None;
+                        Ok(())
+                    }
+                })?;
+                store::set_config_override(
+                    tx,
+                    &project_id,
+                    level,
+                    &record.to_string(),
+                    source.map(|s| s.to_string()).as_deref(),
+                )
+            })
+            .await
+    }
+}
+
+fn parse_override_row(
+    row: Option<(String, Option<String>)>,
+) -> ApiResult<(serde_json::Value, Option<serde_json::Value>)> {
+    let Some((config, source)) = row else { return Ok((serde_json::json!({}), None)) };
+    // A stored override that cannot be read is an error, never an empty override.
+    let unreadable =
+        |e: serde_json::Error| crate::error::ApiError::internal(format!("stored config override is unreadable: {e}"));
+    let config: serde_json::Value = serde_json::from_str(&config).map_err(unreadable)?;
+    let source = source.map(|s| serde_json::from_str(&s)).transpose().map_err(unreadable)?;
+    Ok((config, source))
+}

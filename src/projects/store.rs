@@ -253,3 +253,30 @@ pub fn delete(tx: &Tx, project_id: &str) -> ApiResult<bool> {
     tx.changed(TABLE, project_id);
     Ok(tx.execute("DELETE FROM projects WHERE id = ?1", [project_id])? > 0)
 }
+
+/// What the config API last wrote at `level` (`None` when nothing was), and the level's source.
+pub fn config_override(
+    conn: &Connection,
+    project_id: &str,
+    level: &str,
+) -> ApiResult<Option<(String, Option<String>)>> {
+    Ok(conn
+        .prepare_cached("SELECT config, source FROM config_overrides WHERE project_id = ?1 AND level = ?2")?
+        .query_row(params![project_id, level], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?)
+}
+
+pub fn set_config_override(
+    tx: &Tx,
+    project_id: &str,
+    level: &str,
+    config: &str,
+    source: Option<&str>,
+) -> ApiResult<()> {
+    tx.prepare_cached(
+        "INSERT INTO config_overrides (project_id, level, config, source) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (project_id, level) DO UPDATE SET config = excluded.config, source = excluded.source",
+    )?
+    .execute(params![project_id, level, config, source])?;
+    Ok(())
+}

@@ -225,6 +225,11 @@ impl TestApp {
         self.server.db.read_now(|c| Ok(c.query_row(sql, rusqlite::params_from_iter(args), |r| r.get(0))?)).unwrap()
     }
 
+    /// Runs a statement on the database directly (to damage stored data on purpose).
+    pub fn db_exec(&self, sql: &str) {
+        self.server.db.write_now(|tx| Ok(tx.execute(sql, [])?)).unwrap();
+    }
+
     /// Changes `internal`'s configuration directly (as an admin PATCH would).
     pub async fn configure(&self, config: Value) {
         self.patch("/api/v1/internal/projects/current")

@@ -7,6 +7,7 @@ mod api_keys;
 mod architecture;
 mod auth;
 mod cli;
+mod config_api;
 mod conformance;
 mod contact_channels;
 mod email_flows;
