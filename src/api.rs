@@ -45,6 +45,8 @@ use crate::teams::profiles_api::TeamMemberProfilesApi;
 use crate::teams::TeamsService;
 use crate::users::api::UsersApi;
 use crate::users::UsersService;
+use crate::webhooks::api::WebhooksApi;
+use crate::webhooks::WebhooksService;
 
 /// Every domain service, built once per server.
 pub struct Services {
@@ -60,6 +62,7 @@ pub struct Services {
     pub teams: Arc<TeamsService>,
     pub api_keys: Arc<ApiKeysService>,
     pub owned_projects: Arc<OwnedProjectsService>,
+    pub webhooks: Arc<WebhooksService>,
 }
 
 impl Services {
@@ -89,6 +92,7 @@ impl Services {
         users.connect_teams(UserLifecycle::new(&teams));
         let api_keys = Arc::new(ApiKeysService::new(infra.clone(), emails.clone()));
         let owned_projects = Arc::new(OwnedProjectsService::new(infra.clone(), teams.clone()));
+        let webhooks = Arc::new(WebhooksService::new(infra.clone()));
         Arc::new(Services {
             infra,
             projects,
@@ -102,6 +106,7 @@ impl Services {
             teams,
             api_keys,
             owned_projects,
+            webhooks,
         })
     }
 
@@ -110,6 +115,7 @@ impl Services {
         self.sessions.register_jobs(&self.infra.jobs);
         self.emails.register_jobs(&self.infra.jobs);
         crate::events::register_jobs(&self.infra.jobs, self.infra.db.clone());
+        crate::webhooks::delivery::register_jobs(&self.infra.jobs, self.webhooks.dispatcher.clone());
     }
 }
 
@@ -135,9 +141,17 @@ pub type CoreApi = (
     DevMailboxApi,
 );
 
-/// Teams, permissions, API keys, the event log.
-pub type TeamsArea =
-    (TeamsApi, TeamMemberProfilesApi, TeamInvitationsApi, PermissionsApi, TeamPermissionsApi, ApiKeysApi, EventsApi);
+/// Teams, permissions, API keys, the event log, webhooks.
+pub type TeamsArea = (
+    TeamsApi,
+    TeamMemberProfilesApi,
+    TeamInvitationsApi,
+    PermissionsApi,
+    TeamPermissionsApi,
+    ApiKeysApi,
+    EventsApi,
+    WebhooksApi,
+);
 
 pub const API_PREFIX: &str = "/api/v1";
 
@@ -167,6 +181,7 @@ pub fn service(s: &Services) -> OpenApiService<Api, ()> {
         TeamPermissionsApi { teams: s.teams.clone() },
         ApiKeysApi { keys: s.api_keys.clone(), teams: s.teams.clone() },
         EventsApi { db: s.infra.db.clone() },
+        WebhooksApi { webhooks: s.webhooks.clone(), base_url: s.infra.tokens.base_url.clone() },
     );
     let api: Api = (core, teams);
     crate::openapi_doc::describe(OpenApiService::new(api, "stackd — Stack Auth REST API v1", env!("CARGO_PKG_VERSION")))
@@ -200,5 +215,6 @@ pub fn app(s: &Services) -> impl Endpoint {
             }),
         )
         .nest(API_PREFIX, service)
+        .nest("/svix", crate::webhooks::svix_api::routes(s.webhooks.clone()))
         .with(Pipeline { infra: s.infra.clone(), projects: s.projects.clone(), routes })
 }

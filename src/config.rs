@@ -167,6 +167,10 @@ pub struct ServeArgs {
     /// Delay before the second delivery attempt of an e-mail; doubled after each failure, up to 30 min.
     #[arg(long, env = "STACKD_EMAIL_RETRY_BASE", default_value = "10s", value_parser = parse_duration)]
     pub email_retry_base: Duration,
+    /// Delays between a webhook's failed attempts, comma-separated (Svix's schedule by default:
+    /// after the immediate attempt, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h; then it fails).
+    #[arg(long, env = "STACKD_WEBHOOK_RETRY_SCHEDULE", default_value = "5s,5min,30min,2h,5h,10h,10h")]
+    pub webhook_retry_schedule: String,
     /// Development only: serve the development mailbox's Inbucket-style read API
     /// (`GET /api/v1/mailbox/{name}` and `/{name}/{id}`) on this address, e.g. `127.0.0.1:8105`.
     #[arg(long, env = "STACKD_DEV_MAILBOX_LISTEN")]
@@ -182,6 +186,28 @@ pub struct EmailRetry {
     pub base: Duration,
     pub max_delay: Duration,
     pub max_attempts: u32,
+}
+
+/// Webhook delivery settings.
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    /// How often the dispatcher looks for new events and due deliveries.
+    pub poll_interval: Duration,
+    /// Delay before each retry; its length + 1 is the number of attempts.
+    pub retry_delays: Vec<Duration>,
+    /// Longest wait for a receiver's answer.
+    pub request_timeout: Duration,
+}
+
+impl WebhookConfig {
+    /// Svix's schedule (spec 20 §6.3).
+    pub fn parse_schedule(text: &str) -> Result<Vec<Duration>, String> {
+        text.split(',')
+            .map(|d| {
+                parse_duration(d).map_err(|e| format!("STACKD_WEBHOOK_RETRY_SCHEDULE (--webhook-retry-schedule): {e}"))
+            })
+            .collect()
+    }
 }
 
 /// Server-level mail settings.
@@ -215,6 +241,7 @@ pub struct Config {
     /// Start the background jobs (always, except in tests that drive them by hand).
     pub background_jobs: bool,
     pub mail: MailConfig,
+    pub webhooks: WebhookConfig,
     /// A project configuration file applied at start (config as code, `--config`).
     pub project_config_file: Option<PathBuf>,
 }
@@ -236,6 +263,12 @@ impl Config {
             header_read_timeout: Duration::from_secs(10),
             background_jobs: true,
             project_config_file: None,
+            // Fast polling and retries, so outage tests take seconds.
+            webhooks: WebhookConfig {
+                poll_interval: Duration::from_millis(20),
+                retry_delays: vec![Duration::from_millis(200), Duration::from_millis(400), Duration::from_millis(800)],
+                request_timeout: Duration::from_secs(5),
+            },
             mail: MailConfig {
                 smtp: None,
                 sender_address: "noreply@stackd.localhost".into(),
@@ -306,8 +339,14 @@ impl Config {
             },
             dev_mailbox_listen: args.dev_mailbox_listen,
         };
+        let webhooks = WebhookConfig {
+            poll_interval: Duration::from_millis(100),
+            retry_delays: WebhookConfig::parse_schedule(&args.webhook_retry_schedule)?,
+            request_timeout: Duration::from_secs(15),
+        };
         Ok(Config {
             mail,
+            webhooks,
             listen: args.listen,
             db_path: args.db.path,
             synchronous_full: args.db.synchronous == "full",
@@ -332,11 +371,12 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let (num, unit) = s.split_at(split);
     let n: u64 = num.parse().map_err(|_| format!("invalid duration {s:?}: expected e.g. 60s, 10min, 1h"))?;
     let secs = match unit.trim() {
+        "ms" => return Ok(Duration::from_millis(n)),
         "" | "s" | "sec" | "secs" | "second" | "seconds" => n,
         "m" | "min" | "mins" | "minute" | "minutes" => n * 60,
         "h" | "hr" | "hrs" | "hour" | "hours" => n * 3600,
         "d" | "day" | "days" => n * 86400,
-        other => return Err(format!("invalid duration unit {other:?}: use s, min, h or d")),
+        other => return Err(format!("invalid duration unit {other:?}: use ms, s, min, h or d")),
     };
     Ok(Duration::from_secs(secs))
 }

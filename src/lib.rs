@@ -44,3 +44,4 @@ pub mod tokens;
 pub mod users;
 pub mod verification;
 pub mod web;
+pub mod webhooks;

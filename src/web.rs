@@ -36,6 +36,8 @@ pub enum Tag {
     ApiKeys,
     /// The event log: every change to users, teams, memberships and permissions, in commit order.
     Events,
+    /// Webhook endpoint management (through the Svix-compatible API) and test events.
+    Webhooks,
 }
 
 /// A UUID parameter or body field, lower-cased; anything else is a `SCHEMA_ERROR` naming `field`

@@ -38,6 +38,7 @@ const DOMAINS: &[&str] = &[
     "teams",
     "users",
     "verification",
+    "webhooks",
 ];
 const ASSEMBLY: &[&str] = &["api", "pipeline", "server"];
 /// Domains without routes of their own (the route assembly builds every other one).

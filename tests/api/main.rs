@@ -2,6 +2,7 @@
 
 mod helpers;
 mod smtp_sink;
+mod webhook_receiver;
 
 mod api_keys;
 mod architecture;
@@ -26,3 +27,4 @@ mod sessions;
 mod teams;
 mod tokens;
 mod users;
+mod webhooks;
