@@ -6,8 +6,10 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { StackClientApp, StackServerApp } from "@stackframe/js";
+import { createServer } from "node:http";
+import { StackAdminApp, StackClientApp, StackServerApp } from "@stackframe/js";
 import { createRemoteJWKSet, jwtVerify, decodeJwt } from "jose";
+import { Svix, Webhook } from "svix";
 
 const PROJECT_ID = "internal";
 const PUBLISHABLE_CLIENT_KEY = "this-publishable-client-key-is-for-local-development-only";
@@ -41,7 +43,9 @@ before(async () => {
   const bin = process.env.STACKD_BIN;
   assert.ok(bin, "STACKD_BIN must point at the stackd binary (make test-sdk sets it)");
   dir = mkdtempSync(join(tmpdir(), "stackd-sdk-"));
-  server = spawn(bin, ["serve", "--dev", "--db", join(dir, "stackd.db"), "--listen", "127.0.0.1:0", "--access-token-ttl", `${TOKEN_TTL_SECONDS}s`], {
+  server = spawn(bin, ["serve", "--dev", "--db", join(dir, "stackd.db"), "--listen", "127.0.0.1:0", "--access-token-ttl", `${TOKEN_TTL_SECONDS}s`,
+    // Short webhook retries, so the outage test takes a second.
+    "--webhook-retry-schedule", "300ms,300ms,300ms,300ms,300ms"], {
     stdio: ["ignore", "pipe", "inherit"],
     env: { ...process.env, STACKD_LOG: process.env.SDK_LOG ?? "warn" },
   });
@@ -413,6 +417,17 @@ test("admin: a dashboard user creates a project, configures it, and mints and re
   assert.equal(read.config.signUpEnabled, false);
   assert.equal(read.config.allowUserApiKeys, true);
 
+  // The config API (what getConfig / updateConfig call) and the legacy view agree.
+  assert.equal((await project.getConfig()).auth.allowSignUp, false);
+  await project.updateConfig({ "auth.otp.allowSignIn": true, "domains.trustedDomains.prod": { baseUrl: "https://sdk.example", handlerPath: "/handler" } });
+  const config = await project.getConfig();
+  assert.equal(config.auth.otp.allowSignIn, true);
+  assert.equal(config.domains.trustedDomains.prod.baseUrl, "https://sdk.example");
+  const reread = await admin.getProject();
+  assert.equal(reread.config.magicLinkEnabled, true);
+  assert.deepEqual(reread.config.domains.map((d) => d.domain), ["https://sdk.example"]);
+  assert.deepEqual(JSON.parse(JSON.stringify(await project.getConfigOverride("environment"))).auth, { otp: { allowSignIn: true } });
+
   const key = await admin.createInternalApiKey({
     description: "sdk backend",
     expiresAt: new Date(Date.now() + 86_400_000),
@@ -438,4 +453,119 @@ test("admin: a dashboard user creates a project, configures it, and mints and re
     assert.match(String(e), /INVALID_SECRET_SERVER_KEY/);
     return true;
   });
+});
+
+// --- Webhooks: the npm `svix` package manages endpoints against stackd (token and URL from
+// /webhooks/svix-token), and its Webhook.verify checks what a real receiver got.
+
+function startReceiver() {
+  const received = [];
+  let status = 200;
+  const srv = createServer((req, res) => {
+    let body = "";
+    req.on("data", (c) => (body += c));
+    req.on("end", () => {
+      received.push({ headers: req.headers, body, answered: status });
+      res.statusCode = status;
+      res.end("ok");
+    });
+  });
+  return new Promise((resolve) =>
+    srv.listen(0, "127.0.0.1", () =>
+      resolve({ url: `http://127.0.0.1:${srv.address().port}/hook`, received, answer: (s) => (status = s), close: () => srv.close() }),
+    ),
+  );
+}
+
+async function waitFor(what, pred, ms = 15000) {
+  const deadline = Date.now() + ms;
+  while (!pred()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+const adminApp = () =>
+  new StackAdminApp({ projectId: PROJECT_ID, publishableClientKey: PUBLISHABLE_CLIENT_KEY, secretServerKey: SECRET_SERVER_KEY, superSecretAdminKey: SUPER_SECRET_ADMIN_KEY, baseUrl, tokenStore: "memory" });
+
+async function svixClient(admin) {
+  // The admin SDK's own call (its dashboard hands this token to Svix's portal).
+  const { token, url } = await admin._interface.getSvixToken();
+  assert.ok(url.startsWith(baseUrl), url);
+  return new Svix(token, { serverUrl: url });
+}
+
+test("webhooks: the svix client manages endpoints and Webhook.verify accepts every delivery", async () => {
+  const admin = adminApp();
+  const svix = await svixClient(admin);
+  const rx = await startReceiver();
+  const ep = await svix.endpoint.create(PROJECT_ID, { url: rx.url, description: "sdk receiver" });
+  assert.match(ep.id, /^ep_/);
+  assert.ok((await svix.endpoint.list(PROJECT_ID)).data.some((e) => e.id === ep.id));
+  assert.equal((await svix.endpoint.get(PROJECT_ID, ep.id)).description, "sdk receiver");
+  const { key } = await svix.endpoint.getSecret(PROJECT_ID, ep.id);
+  const receiver = new Webhook(key);
+
+  const server = serverApp();
+  const user = await server.createUser({ primaryEmail: "sdk-webhook@example.com" });
+  const other = await server.createUser({ primaryEmail: "sdk-webhook-2@example.com" });
+  const team = await server.createTeam({ displayName: "Hooked", creatorUserId: user.id });
+  await team.addUser(other.id);
+  await admin.createTeamPermissionDefinition({ id: "sdk_hooked", description: "webhook test" });
+  await (await server.getUser(other.id)).grantPermission(team, "sdk_hooked");
+  await user.update({ displayName: "Hooked User" });
+  await team.removeUser(other.id);
+
+  const types = ["user.created", "team.created", "team_membership.created", "team_permission.created", "user.updated", "team_membership.deleted"];
+  const of = (type) => rx.received.filter((r) => JSON.parse(r.body).type === type).map((r) => JSON.parse(r.body).data);
+  await waitFor("every event type", () => types.every((t) => of(t).length > 0));
+  for (const r of rx.received) {
+    receiver.verify(r.body, r.headers); // throws on a bad signature or a stale timestamp
+    assert.deepEqual(Object.keys(JSON.parse(r.body)).sort(), ["data", "type"]);
+  }
+  assert.throws(() => receiver.verify(rx.received[0].body + " ", rx.received[0].headers), "a changed body fails");
+  assert.throws(() => new Webhook(`whsec_${Buffer.alloc(24, 7).toString("base64")}`).verify(rx.received[0].body, rx.received[0].headers));
+
+  assert.ok(of("user.created").some((d) => d.id === user.id && d.primary_email === "sdk-webhook@example.com"));
+  assert.ok(of("team.created").some((d) => d.id === team.id && d.display_name === "Hooked"));
+  assert.ok(of("team_membership.created").some((d) => d.team_id === team.id && d.user_id === other.id));
+  assert.ok(of("team_permission.created").some((d) => d.id === "sdk_hooked" && d.team_id === team.id && d.user_id === other.id));
+  assert.ok(of("user.updated").some((d) => d.id === user.id && d.display_name === "Hooked User"));
+  assert.ok(of("team_membership.deleted").some((d) => d.team_id === team.id && d.user_id === other.id));
+
+  // History through the client: messages and their attempts.
+  const messages = await svix.message.list(PROJECT_ID);
+  const msg = messages.data.find((m) => m.eventType === "team.created" && m.payload.data.id === team.id);
+  assert.ok(msg, "the team.created message is listed");
+  const attempts = await svix.messageAttempt.listByMsg(PROJECT_ID, msg.id);
+  assert.equal(attempts.data[0].responseStatusCode, 200);
+  assert.equal(attempts.data[0].endpointId, ep.id);
+
+  // The dashboard's test button.
+  const result = await admin.sendTestWebhook({ endpointId: ep.id });
+  assert.equal(result.status, "ok");
+  await waitFor("the test event", () => of("stack.test").length === 1);
+  assert.equal(of("stack.test")[0].endpointUrl, rx.url);
+
+  await svix.endpoint.delete(PROJECT_ID, ep.id);
+  rx.close();
+});
+
+test("webhooks: a receiver that answers 500 for a while gets the event after it recovers", async () => {
+  const svix = await svixClient(adminApp());
+  const rx = await startReceiver();
+  rx.answer(500);
+  const ep = await svix.endpoint.create(PROJECT_ID, { url: rx.url, eventTypes: ["user.created"] });
+  const { key } = await svix.endpoint.getSecret(PROJECT_ID, ep.id);
+  const user = await serverApp().createUser({ primaryEmail: "sdk-webhook-outage@example.com" });
+  await waitFor("two failed attempts", () => rx.received.length >= 2);
+  rx.answer(200);
+  await waitFor("the delivery after recovery", () => rx.received.some((r) => r.answered === 200));
+  const ids = new Set(rx.received.map((r) => r.headers["svix-id"]));
+  assert.equal(ids.size, 1, "every retry carries the same svix-id");
+  const delivered = rx.received.find((r) => r.answered === 200);
+  new Webhook(key).verify(delivered.body, delivered.headers);
+  assert.equal(JSON.parse(delivered.body).data.id, user.id);
+  await svix.endpoint.delete(PROJECT_ID, ep.id);
+  rx.close();
 });
