@@ -9,7 +9,7 @@ if ! command -v wrk >/dev/null; then
   (apt-get update -qq && apt-get install -y -qq wrk) >/dev/null
 fi
 
-cargo build --release --bin stackd --example argon2_time --example token_time --example smtp_sink -q
+cargo build --release --bin stackd --example argon2_time --example token_time --example smtp_sink --example webhook_sink -q
 # Cargo's real target directory (CARGO_TARGET_DIR or .cargo/config may move it).
 TARGET_DIR=${TARGET_DIR:-$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')}
 # The two CPU-bound primitives, measured on an idle machine before any load.
@@ -26,10 +26,14 @@ SMTP_PORT=${BENCH_SMTP_PORT:-18125}
 # A local SMTP sink (examples/smtp_sink.rs) receives the e-mails the OTP scenario queues.
 "$TARGET_DIR"/release/examples/smtp_sink "$SMTP_PORT" "$DIR/smtp.count" &
 SINK=$!
+# A local webhook receiver (examples/webhook_sink.rs) logs each delivery's svix-id and arrival time.
+HOOK_PORT=${BENCH_HOOK_PORT:-18126}
+"$TARGET_DIR"/release/examples/webhook_sink "$HOOK_PORT" "$DIR/hooks.log" &
+HOOK_SINK=$!
 STACKD_LOG=warn "$BIN" serve --dev --db "$DIR/bench.db" --listen "127.0.0.1:$PORT" \
   --smtp-url "smtp://127.0.0.1:$SMTP_PORT?tls=none" > "$DIR/server.log" 2>&1 &
 PID=$!
-trap 'kill $PID $SINK 2>/dev/null; wait $PID $SINK 2>/dev/null || true; rm -rf "$DIR"' EXIT
+trap 'kill $PID $SINK $HOOK_SINK 2>/dev/null; wait $PID $SINK $HOOK_SINK 2>/dev/null || true; rm -rf "$DIR"' EXIT
 for _ in $(seq 100); do curl -fs "$BASE/health" >/dev/null && break; sleep 0.05; done
 
 PCK=this-publishable-client-key-is-for-local-development-only
@@ -153,6 +157,53 @@ for _ in $(seq 6000); do [ -f "$DIR/drained" ] && break; sleep 0.02; done
 kill $DRAINER 2>/dev/null || true
 DRAIN_END=$(cat "$DIR/drained" 2>/dev/null || date +%s.%N)
 DELIVERED=$(( $(sent) - DRAIN_START_COUNT ))
+
+# Webhooks: one endpoint on the local receiver. Latency: 200 events one at a time (a user update
+# each, 10 ms apart), from the event's commit time to its arrival. Throughput: the receiver goes
+# down, ~1,000 users are created (each first attempt is refused and retried 5 s later, Svix's
+# schedule), the receiver comes back, and /users/me is measured while the retries are delivered.
+SVIX=$(admin /webhooks/svix-token -d '{}')
+SVIX_URL=$(echo "$SVIX" | python3 -c 'import json,sys; print(json.load(sys.stdin)["url"])')
+SVIX_TOKEN=$(echo "$SVIX" | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+curl -fs "$SVIX_URL/api/v1/app/internal/endpoint" -H "authorization: Bearer $SVIX_TOKEN" \
+  -H 'content-type: application/json' -d "{\"url\":\"http://127.0.0.1:$HOOK_PORT/hook\"}" >/dev/null
+hooks() { wc -l < "$DIR/hooks.log" 2>/dev/null || echo 0; }
+last_seq() { python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT COALESCE(MAX(seq),0) FROM events").fetchone()[0])' "$DIR/bench.db"; }
+for i in $(seq 200); do server "/users/$OTHER" -X PATCH -d "{\"display_name\":\"hook $i\"}" >/dev/null; sleep 0.01; done
+for _ in $(seq 500); do [ "$(hooks)" -ge 200 ] && break; sleep 0.02; done
+HOOK_LATENCY=$(python3 - "$DIR/bench.db" "$DIR/hooks.log" <<'PY'
+import sqlite3, sys, uuid
+db = sqlite3.connect(sys.argv[1])
+lat = []
+for line in open(sys.argv[2]):
+    msg, arrived = line.split()
+    row = db.execute("SELECT created_at FROM events WHERE id = ?", (str(uuid.UUID(msg[4:])),)).fetchone()
+    if row:
+        lat.append(int(arrived) - row[0])
+lat.sort()
+q = lambda p: lat[min(len(lat) - 1, int(p * len(lat)))]
+print(f"{len(lat)} events, p50 {q(0.5)} ms, p99 {q(0.99)} ms")
+PY
+)
+kill $HOOK_SINK; wait $HOOK_SINK 2>/dev/null || true
+BURST_FROM=$(last_seq); HOOKS_BEFORE=$(hooks)
+cat > "$DIR/burst.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["x-stack-access-type"] = "server"
+wrk.headers["x-stack-project-id"] = "internal"
+wrk.headers["x-stack-secret-server-key"] = "$SSK"
+wrk.headers["content-type"] = "application/json"
+wrk.body = '{"display_name":"burst"}'
+local n = 0
+function response() n = n + 1; if n >= 500 then wrk.thread:stop() end end
+LUA
+wrk -t2 -c8 -d30s -s "$DIR/burst.lua" "$BASE/api/v1/users" > /dev/null
+BURST=$(( $(last_seq) - BURST_FROM ))
+"$TARGET_DIR"/release/examples/webhook_sink "$HOOK_PORT" "$DIR/hooks.log" &
+HOOK_SINK=$!
+run "GET /users/me + webhook delivery" /api/v1/users/me "$DIR/me.lua"
+for _ in $(seq 3000); do [ "$(hooks)" -ge $((HOOKS_BEFORE + BURST)) ] && break; sleep 0.02; done
+HOOK_RATE=$(tail -n "$BURST" "$DIR/hooks.log" | awk 'NR == 1 {a = $2} {b = $2} END { d = (b - a) / 1000; if (d <= 0) d = 0.001; printf "%.0f", NR / d }')
 echo
 RSS_KB=$(awk '/VmHWM/ {print $2}' "/proc/$PID/status")
 CORES=$(nproc)
@@ -171,3 +222,4 @@ echo "teams:     GET /teams?user_id=me (10 teams) $(pct "${RPS["GET /teams?user_
 echo "sign-in:   $(pct "${RPS["password sign-in"]}" "$BOUND") of the argon2id bound (target ≥ 90%)"
 echo "e-mail:    ${QUEUED} queued by the OTP scenario, $(sent) delivered to the SMTP sink; worker drained ${DELIVERED} of them at $(awk -v n="$DELIVERED" -v a="$DRAIN_START" -v b="$DRAIN_END" 'BEGIN { d = b - a; if (d <= 0) d = 0.001; printf "%.0f", n / d }') e-mails/s"
 echo "/users/me while the worker delivers: $(pct "${RPS["GET /users/me + e-mail worker"]}" "${RPS["GET /users/me"]}") of /users/me alone"
+echo "webhooks:  event-to-delivery latency ($HOOK_LATENCY); ${BURST} events retried after a receiver outage delivered at ${HOOK_RATE} deliveries/s; /users/me during that delivery $(pct "${RPS["GET /users/me + webhook delivery"]}" "${RPS["GET /users/me"]}") of /users/me alone"

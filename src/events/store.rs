@@ -6,7 +6,12 @@ use crate::db::{json_column, Tx};
 use crate::error::ApiResult;
 use crate::events::Event;
 
+/// Table name under which commits that append events are reported (see `Db::register_cache`): the
+/// webhook dispatcher wakes on it.
+pub const TABLE: &str = "events";
+
 pub fn insert(tx: &Tx, project_id: &str, id: &str, kind: &str, data: &serde_json::Value, now: i64) -> ApiResult<()> {
+    tx.changed_table(TABLE);
     tx.prepare_cached("INSERT INTO events (id, project_id, type, data, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")?
         .execute(params![id, project_id, kind, data.to_string(), now])?;
     Ok(())

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::cache::Invalidate;
 use crate::db::{now_millis, Db};
 use crate::error::ApiResult;
 use crate::events;
@@ -43,10 +44,25 @@ struct Outcome {
     duration_ms: i64,
 }
 
+/// Raised after every commit that appended events, so the dispatcher starts a round at once
+/// instead of at its next poll.
+#[derive(Default)]
+struct NewEvents(tokio::sync::Notify);
+
+impl Invalidate for NewEvents {
+    fn invalidate(&self, _key: &[u8]) {
+        self.0.notify_one();
+    }
+    fn clear(&self) {
+        self.0.notify_one();
+    }
+}
+
 pub struct Dispatcher {
     infra: Arc<Infra>,
     client: reqwest::Client,
     recovered: AtomicBool,
+    new_events: Arc<NewEvents>,
 }
 
 impl Dispatcher {
@@ -59,7 +75,9 @@ impl Dispatcher {
             .user_agent(concat!("stackd-webhooks/", env!("CARGO_PKG_VERSION")))
             .build()
             .expect("the webhook HTTP client builds");
-        Dispatcher { infra, client, recovered: AtomicBool::new(false) }
+        let new_events = Arc::new(NewEvents::default());
+        infra.db.register_cache(events::store::TABLE, new_events.clone());
+        Dispatcher { infra, client, recovered: AtomicBool::new(false), new_events }
     }
 
     fn db(&self) -> &Db {
@@ -331,10 +349,16 @@ pub fn register_jobs(jobs: &Jobs, dispatcher: Arc<Dispatcher>) {
     let poll = dispatcher.infra.config.webhooks.poll_interval;
     let d = dispatcher.clone();
     // No last round at shutdown: deliveries are durable and the next start sends them.
+    // One tick that runs until shutdown: each round ends by waiting for the next commit that appends
+    // events, or the poll interval (retries coming due), whichever is first; shutdown is seen within
+    // one poll interval.
     jobs.every_until_stop("webhook-delivery", poll, move || {
         let d = d.clone();
         async move {
-            d.run_round().await;
+            while !d.infra.jobs.is_stopping() {
+                d.run_round().await;
+                let _ = tokio::time::timeout(poll, d.new_events.0.notified()).await;
+            }
         }
     });
     let db = dispatcher.infra.db.clone();
