@@ -1,15 +1,16 @@
 //! A minimal webhook receiver for `make bench`: answers every POST on `127.0.0.1:<port>` with 200
-//! (keep-alive) and appends `<svix-id> <arrival unix millis>` to `<log file>` for each.
-//! Usage: `webhook_sink <port> <log file>`.
+//! (keep-alive), after `[delay ms]` (default 0: a receiver across a network takes longer), and
+//! appends `<svix-id> <arrival unix millis>` to `<log file>` for each.
+//! Usage: `webhook_sink <port> <log file> [delay ms]`.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
-async fn connection(stream: TcpStream, log: Arc<Mutex<std::fs::File>>) -> std::io::Result<()> {
+async fn connection(stream: TcpStream, log: Arc<Mutex<std::fs::File>>, delay: Duration) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut reader = BufReader::new(read);
     let mut line = String::new();
@@ -39,6 +40,7 @@ async fn connection(stream: TcpStream, log: Arc<Mutex<std::fs::File>>) -> std::i
         reader.read_exact(&mut body).await?;
         let now = SystemTime::now().duration_since(UNIX_EPOCH).expect("after 1970").as_millis();
         writeln!(log.lock().expect("log lock"), "{id} {now}")?;
+        tokio::time::sleep(delay).await;
         write.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").await?;
     }
 }
@@ -48,13 +50,14 @@ async fn main() -> std::io::Result<()> {
     let mut args = std::env::args().skip(1);
     let port: u16 = args.next().and_then(|p| p.parse().ok()).expect("usage: webhook_sink <port> <log file>");
     let path = args.next().expect("usage: webhook_sink <port> <log file>");
+    let delay = Duration::from_millis(args.next().and_then(|d| d.parse().ok()).unwrap_or(0));
     let log = Arc::new(Mutex::new(std::fs::OpenOptions::new().create(true).append(true).open(path)?));
     let listener = TcpListener::bind(("127.0.0.1", port)).await?;
     loop {
         let (stream, _) = listener.accept().await?;
         let log = log.clone();
         tokio::spawn(async move {
-            let _ = connection(stream, log).await;
+            let _ = connection(stream, log, delay).await;
         });
     }
 }
