@@ -48,6 +48,27 @@ use crate::users::UsersService;
 use crate::webhooks::api::WebhooksApi;
 use crate::webhooks::WebhooksService;
 
+/// Logo storage and e-mail theme lookup for project settings (projects import neither domain).
+struct ProjectAssetsAdapter {
+    images: Arc<ImagesService>,
+}
+
+impl crate::projects::service::ProjectAssets for ProjectAssetsAdapter {
+    fn logo_in(&self, tx: &crate::db::Tx, project_id: &str, value: &str) -> crate::error::ApiResult<String> {
+        let input = crate::images::parse_image_input(value, true)?;
+        self.images.resolve_in(tx, project_id, input)
+    }
+
+    fn theme_exists(
+        &self,
+        conn: &rusqlite::Connection,
+        project_id: &str,
+        theme_id: &str,
+    ) -> crate::error::ApiResult<bool> {
+        crate::emails::theme_exists(conn, project_id, theme_id)
+    }
+}
+
 /// Every domain service, built once per server.
 pub struct Services {
     pub infra: Arc<Infra>,
@@ -90,6 +111,7 @@ impl Services {
             emails.clone(),
         ));
         users.connect_teams(UserLifecycle::new(&teams));
+        projects.connect_assets(Arc::new(ProjectAssetsAdapter { images: images.clone() }));
         let api_keys = Arc::new(ApiKeysService::new(infra.clone(), emails.clone()));
         let owned_projects = Arc::new(OwnedProjectsService::new(infra.clone(), teams.clone()));
         let webhooks = Arc::new(WebhooksService::new(infra.clone()));

@@ -33,6 +33,12 @@ pub const CATEGORIES: &[NotificationCategory] = &[
     NotificationCategory { id: MARKETING, name: "Marketing", default_enabled: true, can_disable: true },
 ];
 
+/// Whether `theme_id` is one of the project's e-mail themes: built-in, or one it created.
+pub fn theme_exists(conn: &rusqlite::Connection, project_id: &str, theme_id: &str) -> crate::error::ApiResult<bool> {
+    Ok(templates::builtin_theme(theme_id).is_some()
+        || store::load_source(conn, store::SourceKind::Theme, project_id, theme_id)?.is_some())
+}
+
 pub fn category(id: &str) -> Option<&'static NotificationCategory> {
     CATEGORIES.iter().find(|c| c.id == id)
 }

@@ -542,8 +542,7 @@ impl ProjectsApi {
     /// Updates the current project; `config` fields that are given replace the stored ones.
     #[oai(path = "/internal/projects/current", method = "patch", operation_id = "update_current_project")]
     async fn update_current(&self, auth: AdminAuth, body: Json<ProjectPatch>) -> ApiResult<Json<AdminProject>> {
-        let patch = body.0;
-        let project = self.projects.update(auth.0.project_id(), move |project| apply_patch(project, patch)).await?;
+        let project = self.projects.admin_update(auth.0.project_id(), body.0).await?;
         Ok(Json(admin_view(&project)))
     }
 

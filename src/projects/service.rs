@@ -21,13 +21,26 @@ const CACHE_ENTRY_BYTES: usize = 1 << 20;
 pub struct ProjectsService {
     db: Db,
     cache: Arc<ReadCache<Arc<ProjectEntry>>>,
+    /// Connected by the route assembly (see [`ProjectAssets`]).
+    assets: std::sync::OnceLock<Arc<dyn ProjectAssets>>,
+}
+
+/// What changing a project's settings needs from domains built on top of projects: storing
+/// uploaded logos (images) and knowing the project's e-mail themes (emails). The route assembly
+/// connects it, so projects import neither.
+pub trait ProjectAssets: Send + Sync {
+    /// A `logo_*` value as stored: an http(s) URL as given, base64 image data stored (its URL);
+    /// anything else is a 400.
+    fn logo_in(&self, tx: &Tx, project_id: &str, value: &str) -> ApiResult<String>;
+    /// Whether `theme_id` is one of the project's e-mail themes (built-in or its own).
+    fn theme_exists(&self, conn: &rusqlite::Connection, project_id: &str, theme_id: &str) -> ApiResult<bool>;
 }
 
 impl ProjectsService {
     pub fn new(db: Db) -> Self {
         let cache = Arc::new(ReadCache::new(CACHE_BYTES, CACHE_ENTRY_BYTES));
         db.register_cache(store::TABLE, cache.clone());
-        ProjectsService { db, cache }
+        ProjectsService { db, cache, assets: std::sync::OnceLock::new() }
     }
 
     /// The project with its live keys. Unknown ids are not cached (they come from unauthenticated input).
@@ -45,20 +58,37 @@ impl ProjectsService {
         }))
     }
 
-    /// Reads, changes and writes a project in one transaction, so concurrent updates cannot lose
-    /// each other's fields.
-    pub async fn update(
-        &self,
-        id: &str,
-        change: impl FnOnce(&mut Project) -> ApiResult<()> + Send + 'static,
-    ) -> ApiResult<Project> {
+    /// Connects logo storage and theme lookup (once, by the route assembly).
+    pub fn connect_assets(&self, assets: Arc<dyn ProjectAssets>) {
+        let _ = self.assets.set(assets);
+    }
+
+    /// The admin PATCH of `/internal/projects/current` in one transaction: logos given as image
+    /// data are stored and kept as their URL, and a new e-mail theme must exist.
+    pub async fn admin_update(&self, id: &str, patch: crate::projects::api::ProjectPatch) -> ApiResult<Project> {
+        use poem_openapi::types::MaybeUndefined;
         let id = id.to_string();
+        let assets = self.assets.get().cloned();
         self.db
             .write(move |tx| {
-                let mut project = store::load(tx, &id)?.ok_or_else(|| KnownError::current_project_not_found(&id))?;
-                change(&mut project)?;
-                store::update(tx, &project)?;
-                Ok(project)
+                let mut patch = patch;
+                if let Some(assets) = &assets {
+                    for logo in [
+                        &mut patch.logo_url,
+                        &mut patch.logo_full_url,
+                        &mut patch.logo_dark_mode_url,
+                        &mut patch.logo_full_dark_mode_url,
+                    ] {
+                        if let MaybeUndefined::Value(value) = logo {
+                            *value = assets.logo_in(tx, &id, value)?;
+                        }
+                    }
+                }
+                update_in(tx, &id, |project| {
+                    let theme = project.config.email_theme.clone();
+                    crate::projects::api::apply_patch(project, patch)?;
+                    check_theme(tx, assets.as_deref(), project, &theme)
+                })
             })
             .await
     }
@@ -254,39 +284,45 @@ impl ProjectsService {
         use crate::projects::config_overrides::{apply_override, leaf_paths, merge, reset_paths};
         use serde_json::{Map, Value};
         let project_id = project_id.to_string();
+        let assets = self.assets.get().cloned();
         self.db
             .write(move |tx| {
                 let (mut record, mut source) = parse_override_row(store::config_override(tx, &project_id, level)?)?;
-                update_in(tx, &project_id, |project| match write {
-                    OverrideWrite::Replace { config, source: new_source } => {
-                        let mut nested = Value::Object(Map::new());
-                        merge(&mut nested, &config, "")?;
-                        let (mut old, mut new) = (Vec::new(), Vec::new());
-                        leaf_paths(record.as_object().expect("object"), "", &mut old);
-                        leaf_paths(nested.as_object().expect("object"), "", &mut new);
-                        old.retain(|p| !new.iter().any(|n| n == p || p.starts_with(&format!("{n}."))));
-                        reset_paths(project, &old)?;
-                        apply_override(project, &config)?;
-                        record = nested;
-                        if new_source.is_some() {
-                            source = new_source;
+                let mut theme = None;
+                let project = update_in(tx, &project_id, |project| {
+                    theme = Some(project.config.email_theme.clone());
+                    match write {
+                        OverrideWrite::Replace { config, source: new_source } => {
+                            let mut nested = Value::Object(Map::new());
+                            merge(&mut nested, &config, "")?;
+                            let (mut old, mut new) = (Vec::new(), Vec::new());
+                            leaf_paths(record.as_object().expect("object"), "", &mut old);
+                            leaf_paths(nested.as_object().expect("object"), "", &mut new);
+                            old.retain(|p| !new.iter().any(|n| n == p || p.starts_with(&format!("{n}."))));
+                            reset_paths(project, &old)?;
+                            apply_override(project, &config)?;
+                            record = nested;
+                            if new_source.is_some() {
+                                source = new_source;
+                            }
+                            Ok(())
                         }
-                        Ok(())
-                    }
-                    OverrideWrite::Merge(patch) => {
-                        apply_override(project, &patch)?;
-                        merge(&mut record, &patch, "")
-                    }
-                    OverrideWrite::ResetKeys(keys) => {
-                        reset_paths(project, &keys)?;
-                        let nulls: Map<String, Value> = keys.into_iter().map(|k| (k, Value::Null)).collect();
-                        merge(&mut record, &nulls, "")
-                    }
-                    OverrideWrite::Unlink => {
-                        source = None;
-                        Ok(())
+                        OverrideWrite::Merge(patch) => {
+                            apply_override(project, &patch)?;
+                            merge(&mut record, &patch, "")
+                        }
+                        OverrideWrite::ResetKeys(keys) => {
+                            reset_paths(project, &keys)?;
+                            let nulls: Map<String, Value> = keys.into_iter().map(|k| (k, Value::Null)).collect();
+                            merge(&mut record, &nulls, "")
+                        }
+                        OverrideWrite::Unlink => {
+                            source = None;
+                            Ok(())
+                        }
                     }
                 })?;
+                check_theme(tx, assets.as_deref(), &project, theme.as_deref().unwrap_or_default())?;
                 store::set_config_override(
                     tx,
                     &project_id,
@@ -296,6 +332,19 @@ impl ProjectsService {
                 )
             })
             .await
+    }
+}
+
+/// A changed e-mail theme must be one of the project's (spec 00 §6.4: plain 400 otherwise).
+fn check_theme(tx: &Tx, assets: Option<&dyn ProjectAssets>, project: &Project, before: &str) -> ApiResult<()> {
+    match assets {
+        Some(assets)
+            if project.config.email_theme != before
+                && !assets.theme_exists(tx, &project.id, &project.config.email_theme)? =>
+        {
+            Err(crate::error::ApiError::bad_request("Invalid email theme"))
+        }
+        _ => Ok(()),
     }
 }
 

@@ -205,3 +205,64 @@ async fn serve_applies_a_configuration_file_at_start() {
     child.wait().unwrap();
     assert_eq!(code.as_deref(), Some("SIGN_UP_NOT_ENABLED"));
 }
+
+const PNG_1X1: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=";
+
+#[tokio::test]
+async fn logos_given_as_image_data_are_stored_and_returned_as_urls() {
+    let app = spawn_app().await;
+    let patch = |body: serde_json::Value| app.patch("/api/v1/internal/projects/current").admin().json(body).send();
+    let r = patch(json!({"logo_url": format!("data:image/png;base64,{PNG_1X1}"), "logo_full_url": "https://cdn.example.com/full.png"}))
+        .await;
+    let p = r.assert_status(200).json();
+    let url = p["logo_url"].as_str().unwrap().to_string();
+    assert!(url.starts_with(&format!("{}/api/v1/images/", app.base)), "{url}");
+    assert_eq!(p["logo_full_url"], "https://cdn.example.com/full.png", "URLs are kept as given");
+    let image = app.http.get(&url).send().await.unwrap();
+    assert_eq!(image.headers()["content-type"], "image/png");
+    use base64::Engine;
+    assert_eq!(
+        image.bytes().await.unwrap().to_vec(),
+        base64::engine::general_purpose::STANDARD.decode(PNG_1X1).unwrap()
+    );
+    assert_eq!(app.get("/api/v1/internal/projects/current").admin().send().await.json()["logo_url"], url.as_str());
+
+    // Data that is not an image is refused, and nothing of the PATCH is applied.
+    patch(json!({"logo_dark_mode_url": "data:image/png;base64,bm90IGFuIGltYWdl", "display_name": "Renamed"}))
+        .await
+        .assert_plain(400);
+    let p = app.get("/api/v1/internal/projects/current").admin().send().await.json();
+    assert_ne!(p["display_name"], "Renamed");
+    assert!(p["logo_dark_mode_url"].is_null());
+    let p = patch(json!({"logo_url": null})).await.json();
+    assert!(p["logo_url"].is_null());
+}
+
+#[tokio::test]
+async fn the_email_theme_must_be_one_of_the_projects() {
+    let app = spawn_app().await;
+    let patch = |theme: &str| {
+        app.patch("/api/v1/internal/projects/current").admin().json(json!({"config": {"email_theme": theme}})).send()
+    };
+    let r = patch("0b6e0d6c-5b7a-4b65-9c2f-4f8f3f7c2a11").await;
+    assert_eq!(r.assert_plain(400), "Invalid email theme");
+    // A built-in theme, and one the project made.
+    patch("1df07ae6-abf3-4a40-83a5-a1a2cbe336ac").await.assert_status(200);
+    let mine =
+        app.post("/api/v1/internal/email-themes").admin().json(json!({"display_name": "Mine"})).send().await.json()
+            ["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+    assert_eq!(patch(&mine).await.json()["config"]["email_theme"], mine.as_str());
+    // The same rule through the config API.
+    let r = app
+        .patch("/api/v1/internal/config/override/environment")
+        .admin()
+        .json(json!({"config_override_string": json!({"emails.selectedThemeId": "0b6e0d6c-5b7a-4b65-9c2f-4f8f3f7c2a11"}).to_string()}))
+        .send()
+        .await;
+    assert_eq!(r.assert_plain(400), "Invalid email theme");
+    let still = app.get("/api/v1/internal/projects/current").admin().send().await.json();
+    assert_eq!(still["config"]["email_theme"], mine.as_str());
+}
