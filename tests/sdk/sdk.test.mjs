@@ -458,21 +458,25 @@ test("admin: a dashboard user creates a project, configures it, and mints and re
 // --- Webhooks: the npm `svix` package manages endpoints against stackd (token and URL from
 // /webhooks/svix-token), and its Webhook.verify checks what a real receiver got.
 
-function startReceiver() {
+function startReceiver({ delayMs = 0 } = {}) {
   const received = [];
+  const acknowledged = { count: 0 };
   let status = 200;
   const srv = createServer((req, res) => {
     let body = "";
     req.on("data", (c) => (body += c));
     req.on("end", () => {
       received.push({ headers: req.headers, body, answered: status });
-      res.statusCode = status;
-      res.end("ok");
+      setTimeout(() => {
+        res.statusCode = status;
+        res.end("ok");
+        acknowledged.count++;
+      }, delayMs);
     });
   });
   return new Promise((resolve) =>
     srv.listen(0, "127.0.0.1", () =>
-      resolve({ url: `http://127.0.0.1:${srv.address().port}/hook`, received, answer: (s) => (status = s), close: () => srv.close() }),
+      resolve({ url: `http://127.0.0.1:${srv.address().port}/hook`, received, acknowledged, answer: (s) => (status = s), close: () => srv.close() }),
     ),
   );
 }
@@ -567,5 +571,44 @@ test("webhooks: a receiver that answers 500 for a while gets the event after it 
   new Webhook(key).verify(delivered.body, delivered.headers);
   assert.equal(JSON.parse(delivered.body).data.id, user.id);
   await svix.endpoint.delete(PROJECT_ID, ep.id);
+  rx.close();
+});
+
+test("webhooks: a server killed (SIGKILL) mid-delivery delivers every event after it restarts", async () => {
+  const db = join(dir, "sigkill.db");
+  const start = async () => {
+    const child = spawn(process.env.STACKD_BIN, ["serve", "--dev", "--db", db, "--listen", "127.0.0.1:0"], {
+      stdio: ["ignore", "pipe", "inherit"],
+      env: { ...process.env, STACKD_LOG: "error" },
+    });
+    return { child, url: await baseUrlFromBanner(child) };
+  };
+  let { child, url } = await start();
+  const admin = new StackAdminApp({ projectId: PROJECT_ID, publishableClientKey: PUBLISHABLE_CLIENT_KEY, secretServerKey: SECRET_SERVER_KEY, superSecretAdminKey: SUPER_SECRET_ADMIN_KEY, baseUrl: url, tokenStore: "memory" });
+  const { token, url: svixUrl } = await admin._interface.getSvixToken();
+  const svix = new Svix(token, { serverUrl: svixUrl });
+  // Each answer takes 400 ms, so deliveries are still in flight when the server is killed.
+  const rx = await startReceiver({ delayMs: 400 });
+  const ep = await svix.endpoint.create(PROJECT_ID, { url: rx.url, eventTypes: ["user.created"] });
+  const { key } = await svix.endpoint.getSecret(PROJECT_ID, ep.id);
+  const server = new StackServerApp({ projectId: PROJECT_ID, publishableClientKey: PUBLISHABLE_CLIENT_KEY, secretServerKey: SECRET_SERVER_KEY, baseUrl: url, tokenStore: "memory" });
+  const USERS = 30;
+  const ids = [];
+  for (let i = 0; i < USERS; i++) ids.push((await server.createUser({ primaryEmail: `sigkill-${i}@example.com` })).id);
+  await waitFor("the first deliveries", () => rx.received.length > 0);
+  const killed = new Promise((r) => child.once("exit", (code, signal) => r(signal)));
+  child.kill("SIGKILL");
+  assert.equal(await killed, "SIGKILL");
+  assert.ok(rx.acknowledged.count < USERS, "killed before every delivery was acknowledged");
+
+  ({ child, url } = await start());
+  const delivered = () => new Set(rx.received.map((r) => JSON.parse(r.body).data.id));
+  await waitFor("every event after the restart", () => ids.every((id) => delivered().has(id)));
+  const receiver = new Webhook(key);
+  for (const r of rx.received) receiver.verify(r.body, r.headers);
+  assert.equal(new Set(rx.received.map((r) => r.headers["svix-id"])).size, USERS, "one svix-id per event, retries included");
+  const exited = new Promise((r) => child.once("exit", r));
+  child.kill("SIGTERM");
+  await exited;
   rx.close();
 });
