@@ -422,6 +422,28 @@ fn maybe(target: &mut Option<String>, value: MaybeUndefined<String>) {
     }
 }
 
+/// Logos given as image data are stored (spec 00 §6.4: "stored and returned as a URL").
+fn store_logos(
+    tx: &crate::db::Tx,
+    project_id: &str,
+    mut patch: ProjectPatch,
+    assets: Option<&dyn crate::projects::service::ProjectAssets>,
+) -> ApiResult<ProjectPatch> {
+    if let Some(assets) = assets {
+        for logo in [
+            &mut patch.logo_url,
+            &mut patch.logo_full_url,
+            &mut patch.logo_dark_mode_url,
+            &mut patch.logo_full_dark_mode_url,
+        ] {
+            if let MaybeUndefined::Value(value) = logo {
+                *value = assets.logo_in(tx, project_id, value)?;
+            }
+        }
+    }
+    Ok(patch)
+}
+
 /// Applies a validated patch to a project value.
 pub fn apply_patch(p: &mut Project, patch: ProjectPatch) -> ApiResult<()> {
     if let Some(status) = &patch.onboarding_status {
@@ -542,7 +564,14 @@ impl ProjectsApi {
     /// Updates the current project; `config` fields that are given replace the stored ones.
     #[oai(path = "/internal/projects/current", method = "patch", operation_id = "update_current_project")]
     async fn update_current(&self, auth: AdminAuth, body: Json<ProjectPatch>) -> ApiResult<Json<AdminProject>> {
-        let project = self.projects.admin_update(auth.0.project_id(), body.0).await?;
+        let patch = body.0;
+        let (project, ()) = self
+            .projects
+            .change_settings(auth.0.project_id(), move |tx, project, assets| {
+                let patch = store_logos(tx, &project.id, patch, assets)?;
+                apply_patch(project, patch)
+            })
+            .await?;
         Ok(Json(admin_view(&project)))
     }
 

@@ -13,8 +13,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{ApiError, ApiResult, KnownError};
 use crate::projects::access::{AccessType, AdminAuth, ServerAuth};
-use crate::projects::config_overrides::{render, LEVELS};
-use crate::projects::service::OverrideWrite;
+use crate::projects::config_overrides::{self, render, OverrideWrite, LEVELS};
 use crate::projects::ProjectsService;
 use crate::web::{Success, Tag};
 
@@ -116,8 +115,7 @@ impl ConfigApi {
             return Err(ApiError::bad_request("source is required for branch level config"));
         }
         let source = body.0.source;
-        self.projects
-            .write_config_override(auth.0.project_id(), level, OverrideWrite::Replace { config, source })
+        config_overrides::write(&self.projects, auth.0.project_id(), level, OverrideWrite::Replace { config, source })
             .await?;
         Ok(Success::ok())
     }
@@ -133,7 +131,7 @@ impl ConfigApi {
         let level = self::level(&level.0)?;
         check_level_access(&auth, level)?;
         let patch = parse_object(&body.0.config_override_string, "config_override_string")?;
-        self.projects.write_config_override(auth.0.project_id(), level, OverrideWrite::Merge(patch)).await?;
+        config_overrides::write(&self.projects, auth.0.project_id(), level, OverrideWrite::Merge(patch)).await?;
         Ok(Success::ok())
     }
 
@@ -152,7 +150,7 @@ impl ConfigApi {
         let level = self::level(&level.0)?;
         check_level_access(&auth, level)?;
         let keys = body.0.keys;
-        self.projects.write_config_override(auth.0.project_id(), level, OverrideWrite::ResetKeys(keys)).await?;
+        config_overrides::write(&self.projects, auth.0.project_id(), level, OverrideWrite::ResetKeys(keys)).await?;
         Ok(Success::ok())
     }
 
@@ -166,7 +164,7 @@ impl ConfigApi {
     /// Unlinks the branch config from its pushed source (the settings stay).
     #[oai(path = "/internal/config/source", method = "delete", operation_id = "unlink_config_source")]
     async fn unlink_source(&self, auth: AdminAuth) -> ApiResult<Json<Success>> {
-        self.projects.write_config_override(auth.0.project_id(), "branch", OverrideWrite::Unlink).await?;
+        config_overrides::write(&self.projects, auth.0.project_id(), "branch", OverrideWrite::Unlink).await?;
         Ok(Success::ok())
     }
 }

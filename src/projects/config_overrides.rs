@@ -15,7 +15,8 @@ use crate::projects::api::{
     apply_patch, Domain, EmailConfigInput, OAuthProviderInput, PermissionIdInput, ProjectConfigPatch, ProjectPatch,
 };
 use crate::projects::config::{PermissionDefinition, PROJECT_SCOPE, TEAM_SCOPE};
-use crate::projects::{Project, ProjectConfig};
+use crate::projects::service::parse_override_row;
+use crate::projects::{store, Project, ProjectConfig, ProjectsService};
 
 /// The levels of upstream's config hierarchy. stackd has one branch and one environment per
 /// project, so the three levels are three records of what was written; the effective
@@ -435,6 +436,63 @@ pub fn leaf_paths(value: &Map<String, Value>, prefix: &str, out: &mut Vec<String
             _ => out.push(path),
         }
     }
+}
+
+/// A write through the config API (`/internal/config/override/{level}`).
+pub enum OverrideWrite {
+    /// PUT: the level's override becomes `config`; what the old one set and the new one does not
+    /// returns to its default.
+    Replace { config: Map<String, Value>, source: Option<Value> },
+    /// PATCH: merged into the level's override and the effective configuration.
+    Merge(Map<String, Value>),
+    /// `reset-keys`: the paths leave the override and return to their defaults.
+    ResetKeys(Vec<String>),
+    /// `DELETE /internal/config/source`: the branch is no longer linked to a pushed source.
+    Unlink,
+}
+
+/// Applies a config API write to the level's record and the effective configuration, in one
+/// transaction.
+pub async fn write(
+    projects: &ProjectsService,
+    project_id: &str,
+    level: &'static str,
+    write: OverrideWrite,
+) -> ApiResult<()> {
+    let id = project_id.to_string();
+    projects
+        .change_settings(project_id, move |tx, project, _| {
+            let (mut record, mut source) = parse_override_row(store::config_override(tx, &id, level)?)?;
+            match write {
+                OverrideWrite::Replace { config, source: new_source } => {
+                    let mut nested = Value::Object(Map::new());
+                    merge(&mut nested, &config, "")?;
+                    let (mut old, mut new) = (Vec::new(), Vec::new());
+                    leaf_paths(record.as_object().expect("object"), "", &mut old);
+                    leaf_paths(nested.as_object().expect("object"), "", &mut new);
+                    old.retain(|p| !new.iter().any(|n| n == p || p.starts_with(&format!("{n}."))));
+                    reset_paths(project, &old)?;
+                    apply_override(project, &config)?;
+                    record = nested;
+                    if new_source.is_some() {
+                        source = new_source;
+                    }
+                }
+                OverrideWrite::Merge(patch) => {
+                    apply_override(project, &patch)?;
+                    merge(&mut record, &patch, "")?;
+                }
+                OverrideWrite::ResetKeys(keys) => {
+                    reset_paths(project, &keys)?;
+                    let nulls: Map<String, Value> = keys.into_iter().map(|k| (k, Value::Null)).collect();
+                    merge(&mut record, &nulls, "")?;
+                }
+                OverrideWrite::Unlink => source = None,
+            }
+            store::set_config_override(tx, &id, level, &record.to_string(), source.map(|s| s.to_string()).as_deref())
+        })
+        .await?;
+    Ok(())
 }
 
 #[cfg(test)]

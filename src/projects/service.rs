@@ -63,32 +63,25 @@ impl ProjectsService {
         let _ = self.assets.set(assets);
     }
 
-    /// The admin PATCH of `/internal/projects/current` in one transaction: logos given as image
-    /// data are stored and kept as their URL, and a new e-mail theme must exist.
-    pub async fn admin_update(&self, id: &str, patch: crate::projects::api::ProjectPatch) -> ApiResult<Project> {
-        use poem_openapi::types::MaybeUndefined;
+    /// Changes a project's settings in one transaction: `change` gets the project and the
+    /// [`ProjectAssets`] (to store logos), and a changed e-mail theme must exist afterwards. Concurrent
+    /// changes cannot lose each other's fields.
+    pub async fn change_settings<T: Send + 'static>(
+        &self,
+        id: &str,
+        change: impl FnOnce(&Tx, &mut Project, Option<&dyn ProjectAssets>) -> ApiResult<T> + Send + 'static,
+    ) -> ApiResult<(Project, T)> {
         let id = id.to_string();
         let assets = self.assets.get().cloned();
         self.db
             .write(move |tx| {
-                let mut patch = patch;
-                if let Some(assets) = &assets {
-                    for logo in [
-                        &mut patch.logo_url,
-                        &mut patch.logo_full_url,
-                        &mut patch.logo_dark_mode_url,
-                        &mut patch.logo_full_dark_mode_url,
-                    ] {
-                        if let MaybeUndefined::Value(value) = logo {
-                            *value = assets.logo_in(tx, &id, value)?;
-                        }
-                    }
-                }
-                update_in(tx, &id, |project| {
+                let mut out = None;
+                let project = update_in(tx, &id, |project| {
                     let theme = project.config.email_theme.clone();
-                    crate::projects::api::apply_patch(project, patch)?;
+                    out = Some(change(tx, project, assets.as_deref())?);
                     check_theme(tx, assets.as_deref(), project, &theme)
-                })
+                })?;
+                Ok((project, out.expect("set by the change")))
             })
             .await
     }
@@ -248,19 +241,6 @@ impl ProjectsService {
     }
 }
 
-/// A write through the config API (`/internal/config/override/{level}`).
-pub enum OverrideWrite {
-    /// PUT: the level's override becomes `config`; what the old one set and the new one does not
-    /// returns to its default.
-    Replace { config: serde_json::Map<String, serde_json::Value>, source: Option<serde_json::Value> },
-    /// PATCH: merged into the level's override and the effective configuration.
-    Merge(serde_json::Map<String, serde_json::Value>),
-    /// `reset-keys`: the paths leave the override and return to their defaults.
-    ResetKeys(Vec<String>),
-    /// `DELETE /internal/config/source`: the branch is no longer linked to a pushed source.
-    Unlink,
-}
-
 impl ProjectsService {
     /// The override `level` last received (nested form; `{}` when none) and its source.
     pub async fn config_override(
@@ -271,67 +251,6 @@ impl ProjectsService {
         let project_id = project_id.to_string();
         let row = self.db.read(move |c| store::config_override(c, &project_id, level)).await?;
         parse_override_row(row)
-    }
-
-    /// Applies a config API write to the level's record and the effective configuration, in one
-    /// transaction.
-    pub async fn write_config_override(
-        &self,
-        project_id: &str,
-        level: &'static str,
-        write: OverrideWrite,
-    ) -> ApiResult<()> {
-        use crate::projects::config_overrides::{apply_override, leaf_paths, merge, reset_paths};
-        use serde_json::{Map, Value};
-        let project_id = project_id.to_string();
-        let assets = self.assets.get().cloned();
-        self.db
-            .write(move |tx| {
-                let (mut record, mut source) = parse_override_row(store::config_override(tx, &project_id, level)?)?;
-                let mut theme = None;
-                let project = update_in(tx, &project_id, |project| {
-                    theme = Some(project.config.email_theme.clone());
-                    match write {
-                        OverrideWrite::Replace { config, source: new_source } => {
-                            let mut nested = Value::Object(Map::new());
-                            merge(&mut nested, &config, "")?;
-                            let (mut old, mut new) = (Vec::new(), Vec::new());
-                            leaf_paths(record.as_object().expect("object"), "", &mut old);
-                            leaf_paths(nested.as_object().expect("object"), "", &mut new);
-                            old.retain(|p| !new.iter().any(|n| n == p || p.starts_with(&format!("{n}."))));
-                            reset_paths(project, &old)?;
-                            apply_override(project, &config)?;
-                            record = nested;
-                            if new_source.is_some() {
-                                source = new_source;
-                            }
-                            Ok(())
-                        }
-                        OverrideWrite::Merge(patch) => {
-                            apply_override(project, &patch)?;
-                            merge(&mut record, &patch, "")
-                        }
-                        OverrideWrite::ResetKeys(keys) => {
-                            reset_paths(project, &keys)?;
-                            let nulls: Map<String, Value> = keys.into_iter().map(|k| (k, Value::Null)).collect();
-                            merge(&mut record, &nulls, "")
-                        }
-                        OverrideWrite::Unlink => {
-                            source = None;
-                            Ok(())
-                        }
-                    }
-                })?;
-                check_theme(tx, assets.as_deref(), &project, theme.as_deref().unwrap_or_default())?;
-                store::set_config_override(
-                    tx,
-                    &project_id,
-                    level,
-                    &record.to_string(),
-                    source.map(|s| s.to_string()).as_deref(),
-                )
-            })
-            .await
     }
 }
 
@@ -348,7 +267,8 @@ fn check_theme(tx: &Tx, assets: Option<&dyn ProjectAssets>, project: &Project, b
     }
 }
 
-fn parse_override_row(
+/// The stored override record and source of a level (`{}` and none when nothing was written).
+pub fn parse_override_row(
     row: Option<(String, Option<String>)>,
 ) -> ApiResult<(serde_json::Value, Option<serde_json::Value>)> {
     let Some((config, source)) = row else { return Ok((serde_json::json!({}), None)) };
