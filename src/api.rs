@@ -13,6 +13,7 @@ use poem_openapi::OpenApiService;
 use crate::api_keys::api::ApiKeysApi;
 use crate::api_keys::ApiKeysService;
 use crate::auth::api::AuthApi;
+use crate::auth::cli_api::CliAuthApi;
 use crate::auth::tokens_api::{OauthApi, SessionTokensApi};
 use crate::auth::AuthService;
 use crate::contact_channels::api::ContactChannelsApi;
@@ -137,6 +138,7 @@ impl Services {
         self.sessions.register_jobs(&self.infra.jobs);
         self.emails.register_jobs(&self.infra.jobs);
         crate::events::register_jobs(&self.infra.jobs, self.infra.db.clone());
+        crate::auth::cli::register_jobs(&self.infra.jobs, self.infra.db.clone());
         crate::webhooks::delivery::register_jobs(&self.infra.jobs, self.webhooks.dispatcher.clone());
     }
 }
@@ -173,6 +175,7 @@ pub type TeamsArea = (
     ApiKeysApi,
     EventsApi,
     WebhooksApi,
+    CliAuthApi,
 );
 
 pub const API_PREFIX: &str = "/api/v1";
@@ -204,6 +207,7 @@ pub fn service(s: &Services) -> OpenApiService<Api, ()> {
         ApiKeysApi { keys: s.api_keys.clone(), teams: s.teams.clone() },
         EventsApi { db: s.infra.db.clone() },
         WebhooksApi { webhooks: s.webhooks.clone(), base_url: s.infra.tokens.base_url.clone() },
+        CliAuthApi { auth: s.auth.clone() },
     );
     let api: Api = (core, teams);
     crate::openapi_doc::describe(OpenApiService::new(api, "stackd — Stack Auth REST API v1", env!("CARGO_PKG_VERSION")))

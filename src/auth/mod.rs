@@ -4,10 +4,13 @@
 //! are the handlers.
 
 pub mod api;
+pub mod cli;
+pub mod cli_api;
 pub mod mfa;
 pub mod otp;
 pub mod password;
 pub mod service;
+pub mod store;
 pub mod tokens_api;
 
 pub use service::AuthService;

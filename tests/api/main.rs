@@ -8,6 +8,7 @@ mod api_keys;
 mod architecture;
 mod auth;
 mod cli;
+mod cli_auth;
 mod config_api;
 mod conformance;
 mod contact_channels;
