@@ -84,17 +84,6 @@ impl Dispatcher {
         &self.infra.db
     }
 
-    /// `(status, next attempt time)` after attempt number `attempts_before + 1` ended `ok` or not.
-    fn next_state(&self, attempts_before: i64, ok: bool, now: i64) -> (i64, Option<i64>) {
-        if ok {
-            return (status::SUCCESS, None);
-        }
-        match self.infra.config.webhooks.retry_delays.get(attempts_before as usize) {
-            Some(delay) => (status::PENDING, Some(now + delay.as_millis() as i64)),
-            None => (status::FAIL, None),
-        }
-    }
-
     /// Turns events after the read position into messages and deliveries. Returns how many events
     /// were read.
     pub fn fan_out(db: &Db) -> ApiResult<usize> {
@@ -239,7 +228,8 @@ impl Dispatcher {
         let now = now_millis();
         self.db().write_now(|tx| {
             for (due, outcome) in &results {
-                let (delivery_status, next) = self.next_state(due.attempts, outcome.ok, now);
+                let (delivery_status, next) =
+                    next_state(&self.infra.config.webhooks.retry_delays, due.attempts, outcome.ok, now);
                 let attempt = attempt_row(&due.message, &due.endpoint, outcome, trigger, now);
                 store::record_attempt(tx, &attempt, delivery_status, next)?;
             }
@@ -290,30 +280,33 @@ impl Dispatcher {
     pub async fn attempt_now(&self, message: Message, endpoint: Endpoint, trigger: i64) -> ApiResult<bool> {
         let outcome = self.send(&message, &endpoint).await;
         let ok = outcome.ok;
-        let db = self.db().clone();
-        let delays_len = self.infra.config.webhooks.retry_delays.len() as i64;
-        let state = {
-            let (m, e) = (message.id.clone(), endpoint.id.clone());
-            db.read(move |c| store::delivery_state(c, &m, &e)).await?
-        };
-        let now = now_millis();
-        let (delivery_status, next) = match (trigger, state) {
-            // A manual attempt that failed leaves the delivery as it was (finished or scheduled).
-            (TRIGGER_MANUAL, Some((s, _))) if !ok => (s, None),
-            (_, Some((_, attempts))) => self.next_state(attempts.min(delays_len), ok, now),
-            (_, None) => self.next_state(0, ok, now),
-        };
-        let attempt = attempt_row(&message, &endpoint, &outcome, trigger, now);
-        db.write(move |tx| {
-            store::schedule_delivery_if_missing(tx, &attempt.message_id, &attempt.endpoint_id, &message.project_id)?;
-            if trigger == TRIGGER_MANUAL && !ok {
-                store::insert_attempt(tx, &attempt)
-            } else {
+        let delays = self.infra.config.webhooks.retry_delays.clone();
+        let attempt = attempt_row(&message, &endpoint, &outcome, trigger, now_millis());
+        self.db()
+            .write(move |tx| {
+                let (m, e) = (&attempt.message_id, &attempt.endpoint_id);
+                store::schedule_delivery_if_missing(tx, m, e, &message.project_id)?;
+                // A manual attempt that failed leaves the delivery as it was (finished or scheduled).
+                if trigger == TRIGGER_MANUAL && !ok {
+                    return store::insert_attempt(tx, &attempt);
+                }
+                let attempts = store::delivery_state(tx, m, e)?.map_or(0, |(_, n)| n);
+                let (delivery_status, next) = next_state(&delays, attempts, ok, attempt.created_at);
                 store::record_attempt(tx, &attempt, delivery_status, next)
-            }
-        })
-        .await?;
+            })
+            .await?;
         Ok(ok)
+    }
+}
+
+/// `(status, next attempt time)` after attempt number `attempts_before + 1` ended `ok` or not.
+fn next_state(delays: &[Duration], attempts_before: i64, ok: bool, now: i64) -> (i64, Option<i64>) {
+    if ok {
+        return (status::SUCCESS, None);
+    }
+    match delays.get(attempts_before.max(0) as usize) {
+        Some(delay) => (status::PENDING, Some(now + delay.as_millis() as i64)),
+        None => (status::FAIL, None),
     }
 }
 

@@ -223,7 +223,7 @@ impl WebhooksService {
                         return Ok(Err(SvixError::Conflict("An endpoint with this uid already exists.")));
                     }
                 }
-                store::insert_endpoint(tx, &e)?;
+                store::save_endpoint(tx, &e)?;
                 Ok(Ok(()))
             })
             .await??;
@@ -259,7 +259,7 @@ impl WebhooksService {
                         return Ok(Err(SvixError::Conflict("An endpoint with this uid already exists.")));
                     }
                 }
-                store::update_endpoint(tx, &e)?;
+                store::save_endpoint(tx, &e)?;
                 Ok(Ok(()))
             })
             .await??;
@@ -293,7 +293,7 @@ impl WebhooksService {
         let now = now_millis();
         endpoint.previous_secret = Some((std::mem::replace(&mut endpoint.secret, new), now + grace * 1000));
         endpoint.updated_at = now;
-        self.db().write(move |tx| store::update_endpoint(tx, &endpoint)).await?;
+        self.db().write(move |tx| store::save_endpoint(tx, &endpoint)).await?;
         Ok(())
     }
 

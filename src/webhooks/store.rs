@@ -39,33 +39,18 @@ fn event_types_column(e: &Endpoint) -> Option<String> {
     e.event_types.as_ref().map(|t| serde_json::to_string(t).expect("strings serialize"))
 }
 
-pub fn insert_endpoint(tx: &Tx, e: &Endpoint) -> ApiResult<()> {
-    tx.prepare_cached(&format!("INSERT INTO webhook_endpoints ({ENDPOINT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"))?
-        .execute(params![
-            e.id,
-            e.project_id,
-            e.uid,
-            e.url,
-            e.description,
-            e.disabled,
-            event_types_column(e),
-            Value::Object(e.metadata.clone()).to_string(),
-            e.secret,
-            e.previous_secret.as_ref().map(|p| &p.0),
-            e.previous_secret.as_ref().map(|p| p.1),
-            e.created_at,
-            e.updated_at,
-        ])?;
-    Ok(())
-}
-
-pub fn update_endpoint(tx: &Tx, e: &Endpoint) -> ApiResult<()> {
-    tx.prepare_cached(
-        "UPDATE webhook_endpoints SET uid = ?2, url = ?3, description = ?4, disabled = ?5, event_types = ?6,
-         metadata = ?7, secret = ?8, previous_secret = ?9, previous_secret_until = ?10, updated_at = ?11 WHERE id = ?1",
-    )?
+/// Inserts an endpoint, or updates every field but its project and creation time.
+pub fn save_endpoint(tx: &Tx, e: &Endpoint) -> ApiResult<()> {
+    tx.prepare_cached(&format!(
+        "INSERT INTO webhook_endpoints ({ENDPOINT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+         ON CONFLICT (id) DO UPDATE SET uid = excluded.uid, url = excluded.url, description = excluded.description,
+         disabled = excluded.disabled, event_types = excluded.event_types, metadata = excluded.metadata,
+         secret = excluded.secret, previous_secret = excluded.previous_secret,
+         previous_secret_until = excluded.previous_secret_until, updated_at = excluded.updated_at"
+    ))?
     .execute(params![
         e.id,
+        e.project_id,
         e.uid,
         e.url,
         e.description,
@@ -75,6 +60,7 @@ pub fn update_endpoint(tx: &Tx, e: &Endpoint) -> ApiResult<()> {
         e.secret,
         e.previous_secret.as_ref().map(|p| &p.0),
         e.previous_secret.as_ref().map(|p| p.1),
+        e.created_at,
         e.updated_at,
     ])?;
     Ok(())
