@@ -14,7 +14,7 @@ use crate::api_keys::api::ApiKeysApi;
 use crate::api_keys::ApiKeysService;
 use crate::auth::api::AuthApi;
 use crate::auth::cli_api::CliAuthApi;
-use crate::auth::tokens_api::{OauthApi, SessionTokensApi};
+use crate::auth::tokens_api::{JwksApi, SessionTokensApi};
 use crate::auth::AuthService;
 use crate::contact_channels::api::ContactChannelsApi;
 use crate::contact_channels::ContactChannelsService;
@@ -26,6 +26,9 @@ use crate::events::api::EventsApi;
 use crate::images::api::ImagesApi;
 use crate::images::ImagesService;
 use crate::infra::Infra;
+use crate::oauth::accounts_api::OAuthAccountsApi;
+use crate::oauth::api::OAuthFlowApi;
+use crate::oauth::OAuthService;
 use crate::owned_projects::api::OwnedProjectsApi;
 use crate::owned_projects::OwnedProjectsService;
 use crate::permissions::api::PermissionsApi;
@@ -85,6 +88,7 @@ pub struct Services {
     pub api_keys: Arc<ApiKeysService>,
     pub owned_projects: Arc<OwnedProjectsService>,
     pub webhooks: Arc<WebhooksService>,
+    pub oauth: Arc<OAuthService>,
 }
 
 impl Services {
@@ -116,6 +120,7 @@ impl Services {
         let api_keys = Arc::new(ApiKeysService::new(infra.clone(), emails.clone()));
         let owned_projects = Arc::new(OwnedProjectsService::new(infra.clone(), teams.clone()));
         let webhooks = Arc::new(WebhooksService::new(infra.clone()));
+        let oauth = Arc::new(OAuthService::new(infra.clone(), projects.clone(), auth.clone(), users.clone()));
         Arc::new(Services {
             infra,
             projects,
@@ -130,6 +135,7 @@ impl Services {
             api_keys,
             owned_projects,
             webhooks,
+            oauth,
         })
     }
 
@@ -140,11 +146,12 @@ impl Services {
         crate::events::register_jobs(&self.infra.jobs, self.infra.db.clone());
         crate::auth::cli::register_jobs(&self.infra.jobs, self.infra.db.clone());
         crate::webhooks::delivery::register_jobs(&self.infra.jobs, self.webhooks.dispatcher.clone());
+        crate::oauth::register_jobs(&self.infra.jobs, self.infra.db.clone());
     }
 }
 
 /// Every route of `/api/v1`, in spec order (nested: poem-openapi takes tuples of up to 16).
-pub type Api = (CoreApi, TeamsArea);
+pub type Api = (CoreApi, TeamsArea, SignInArea);
 
 /// System, projects and their key sets, users, sessions, sign-in, images, contact channels, e-mail.
 pub type CoreApi = (
@@ -157,7 +164,7 @@ pub type CoreApi = (
     SessionsApi,
     SessionTokensApi,
     AuthApi,
-    OauthApi,
+    JwksApi,
     ImagesApi,
     ContactChannelsApi,
     EmailsApi,
@@ -175,8 +182,10 @@ pub type TeamsArea = (
     ApiKeysApi,
     EventsApi,
     WebhooksApi,
-    CliAuthApi,
 );
+
+/// OAuth sign-in and provider links, CLI sign-in.
+pub type SignInArea = (OAuthFlowApi, OAuthAccountsApi, CliAuthApi);
 
 pub const API_PREFIX: &str = "/api/v1";
 
@@ -191,7 +200,7 @@ pub fn service(s: &Services) -> OpenApiService<Api, ()> {
         SessionsApi { sessions: s.sessions.clone() },
         SessionTokensApi { auth: s.auth.clone() },
         AuthApi { auth: s.auth.clone() },
-        OauthApi::new(s.infra.clone(), s.projects.clone(), s.auth.clone()),
+        JwksApi::new(s.infra.clone(), s.projects.clone()),
         ImagesApi { images: s.images.clone() },
         ContactChannelsApi { channels: s.contact_channels.clone() },
         EmailsApi { emails: s.emails.clone(), users: s.users.clone() },
@@ -207,9 +216,13 @@ pub fn service(s: &Services) -> OpenApiService<Api, ()> {
         ApiKeysApi { keys: s.api_keys.clone(), teams: s.teams.clone() },
         EventsApi { db: s.infra.db.clone() },
         WebhooksApi { webhooks: s.webhooks.clone(), base_url: s.infra.tokens.base_url.clone() },
+    );
+    let sign_in: SignInArea = (
+        OAuthFlowApi { infra: s.infra.clone(), oauth: s.oauth.clone(), auth: s.auth.clone() },
+        OAuthAccountsApi { oauth: s.oauth.clone() },
         CliAuthApi { auth: s.auth.clone() },
     );
-    let api: Api = (core, teams);
+    let api: Api = (core, teams, sign_in);
     crate::openapi_doc::describe(OpenApiService::new(api, "stackd — Stack Auth REST API v1", env!("CARGO_PKG_VERSION")))
 }
 
@@ -230,7 +243,12 @@ pub fn app(s: &Services) -> impl Endpoint {
     let docs_html = service.swagger_ui_html().replace(&raw, &spec_text);
     let docs = poem::endpoint::make_sync(move |_| poem::web::Html(docs_html.clone()));
     let docs = Arc::new(docs);
-    Route::new()
+    let mut route = Route::new();
+    if s.infra.config.dev {
+        // The development OAuth provider exists only in development mode.
+        route = route.nest("/dev-oauth", crate::oauth::dev_provider::routes(s.infra.clone()));
+    }
+    route
         .at("/health", poem::get(crate::system::health).data(s.infra.db.clone()))
         .at("/api/v1/docs", docs.clone())
         .at("/api/v1/docs/", docs)

@@ -1,5 +1,6 @@
 //! Server configuration: command-line flags with matching environment variables.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -9,6 +10,9 @@ use clap::{ArgAction, Args, Parser, Subcommand};
 
 /// The fixed secret of development mode. It is public, so tokens signed with it protect nothing.
 pub const DEV_SERVER_SECRET: &str = "stackd-development-secret-NOT-FOR-PRODUCTION-use-only-on-localhost";
+
+/// OAuth provider types that may use the server's shared credentials (spec 10 §10.1).
+pub const SHARED_OAUTH_TYPES: &[&str] = &["google", "github", "microsoft", "spotify"];
 
 #[derive(Parser, Debug)]
 #[command(
@@ -175,6 +179,11 @@ pub struct ServeArgs {
     /// (`GET /api/v1/mailbox/{name}` and `/{name}/{id}`) on this address, e.g. `127.0.0.1:8105`.
     #[arg(long, env = "STACKD_DEV_MAILBOX_LISTEN")]
     pub dev_mailbox_listen: Option<SocketAddr>,
+    /// Point an OAuth provider type at an OpenID Connect issuer whose discovery document replaces
+    /// the built-in endpoints, e.g. `gitlab=https://gitlab.example.com` (self-hosted) or a test
+    /// provider. Comma-separated `TYPE=ISSUER` pairs; the flag may be repeated.
+    #[arg(long = "oauth-issuer", env = "STACKD_OAUTH_ISSUERS", value_delimiter = ',')]
+    pub oauth_issuers: Vec<String>,
 }
 
 /// Retry schedule of the e-mail outbox.
@@ -205,6 +214,48 @@ impl WebhookConfig {
         text.split(',')
             .map(|d| {
                 parse_duration(d).map_err(|e| format!("STACKD_WEBHOOK_RETRY_SCHEDULE (--webhook-retry-schedule): {e}"))
+            })
+            .collect()
+    }
+}
+
+/// Outbound OAuth settings (spec 10 §10.1).
+#[derive(Debug, Clone)]
+pub struct OAuthConfig {
+    /// Provider type → OpenID Connect issuer used instead of the built-in endpoints.
+    pub issuers: BTreeMap<String, String>,
+    /// The server's shared client credentials by provider type, from `STACK_<TYPE>_CLIENT_ID` and
+    /// `STACK_<TYPE>_CLIENT_SECRET`. In development mode, shared providers without them use the
+    /// development OAuth provider.
+    pub shared_credentials: BTreeMap<String, (String, String)>,
+    /// Longest wait for one request to a provider.
+    pub request_timeout: Duration,
+}
+
+impl OAuthConfig {
+    pub fn parse_issuers(pairs: &[String]) -> Result<BTreeMap<String, String>, String> {
+        let mut issuers = BTreeMap::new();
+        for pair in pairs.iter().map(|p| p.trim()).filter(|p| !p.is_empty()) {
+            let Some((kind, issuer)) = pair.split_once('=') else {
+                return Err(format!("STACKD_OAUTH_ISSUERS (--oauth-issuer): {pair:?} is not TYPE=ISSUER"));
+            };
+            if !(issuer.starts_with("http://") || issuer.starts_with("https://")) {
+                return Err(format!("STACKD_OAUTH_ISSUERS (--oauth-issuer): {issuer:?} is not an http(s) URL"));
+            }
+            issuers.insert(kind.trim().to_ascii_lowercase(), issuer.trim_end_matches('/').to_string());
+        }
+        Ok(issuers)
+    }
+
+    /// `STACK_<TYPE>_CLIENT_ID` / `_SECRET` pairs present in the environment.
+    pub fn shared_credentials_from_env(types: &[&str]) -> BTreeMap<String, (String, String)> {
+        types
+            .iter()
+            .filter_map(|t| {
+                let upper = t.to_ascii_uppercase();
+                let id = std::env::var(format!("STACK_{upper}_CLIENT_ID")).ok().filter(|v| !v.is_empty())?;
+                let secret = std::env::var(format!("STACK_{upper}_CLIENT_SECRET")).ok().filter(|v| !v.is_empty())?;
+                Some((t.to_string(), (id, secret)))
             })
             .collect()
     }
@@ -242,6 +293,7 @@ pub struct Config {
     pub background_jobs: bool,
     pub mail: MailConfig,
     pub webhooks: WebhookConfig,
+    pub oauth: OAuthConfig,
     /// A project configuration file applied at start (config as code, `--config`).
     pub project_config_file: Option<PathBuf>,
 }
@@ -263,6 +315,11 @@ impl Config {
             header_read_timeout: Duration::from_secs(10),
             background_jobs: true,
             project_config_file: None,
+            oauth: OAuthConfig {
+                issuers: BTreeMap::new(),
+                shared_credentials: BTreeMap::new(),
+                request_timeout: Duration::from_secs(2),
+            },
             // Fast polling and retries, so outage tests take seconds.
             webhooks: WebhookConfig {
                 poll_interval: Duration::from_millis(20),
@@ -344,9 +401,15 @@ impl Config {
             retry_delays: WebhookConfig::parse_schedule(&args.webhook_retry_schedule)?,
             request_timeout: Duration::from_secs(15),
         };
+        let oauth = OAuthConfig {
+            issuers: OAuthConfig::parse_issuers(&args.oauth_issuers)?,
+            shared_credentials: OAuthConfig::shared_credentials_from_env(SHARED_OAUTH_TYPES),
+            request_timeout: Duration::from_secs(10),
+        };
         Ok(Config {
             mail,
             webhooks,
+            oauth,
             listen: args.listen,
             db_path: args.db.path,
             synchronous_full: args.db.synchronous == "full",

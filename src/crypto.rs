@@ -119,9 +119,63 @@ pub mod password {
     }
 }
 
+/// Authenticated encryption of small secrets kept at rest (provider tokens), under a key derived
+/// from the server secret for one purpose: ChaCha20-Poly1305 with a random nonce, stored as
+/// nonce ‖ ciphertext ‖ tag. Changing the server secret makes old sealed values unreadable.
+pub struct Sealer {
+    key: ring::aead::LessSafeKey,
+}
+
+impl Sealer {
+    pub fn new(server_secret: &str, purpose: &str) -> Sealer {
+        let hk = hkdf::Hkdf::<Sha256>::new(Some(b"stackd/sealing-key/v1"), server_secret.as_bytes());
+        let mut okm = [0u8; 32];
+        hk.expand(purpose.as_bytes(), &mut okm).expect("32 bytes is a valid HKDF-SHA256 length");
+        let key = ring::aead::UnboundKey::new(&ring::aead::CHACHA20_POLY1305, &okm).expect("32-byte key");
+        Sealer { key: ring::aead::LessSafeKey::new(key) }
+    }
+
+    pub fn seal(&self, plaintext: &str) -> Vec<u8> {
+        let mut nonce = [0u8; 12];
+        rand::thread_rng().fill_bytes(&mut nonce);
+        let mut data = plaintext.as_bytes().to_vec();
+        self.key
+            .seal_in_place_append_tag(
+                ring::aead::Nonce::assume_unique_for_key(nonce),
+                ring::aead::Aad::empty(),
+                &mut data,
+            )
+            .expect("sealing cannot fail for small inputs");
+        [nonce.as_slice(), &data].concat()
+    }
+
+    /// `None` when the value was not sealed by this key (or was tampered with).
+    pub fn open(&self, sealed: &[u8]) -> Option<String> {
+        if sealed.len() < 12 {
+            return None;
+        }
+        let nonce = ring::aead::Nonce::try_assume_unique_for_key(&sealed[..12]).ok()?;
+        let mut data = sealed[12..].to_vec();
+        let plain = self.key.open_in_place(nonce, ring::aead::Aad::empty(), &mut data).ok()?;
+        String::from_utf8(plain.to_vec()).ok()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sealed_values_open_only_under_their_key() {
+        let sealer = Sealer::new("a server secret that is long enough!!", "purpose");
+        let sealed = sealer.seal("gho_provider_token");
+        assert!(!sealed.windows(5).any(|w| w == b"gho_p"));
+        assert_eq!(sealer.open(&sealed).as_deref(), Some("gho_provider_token"));
+        assert_eq!(Sealer::new("a server secret that is long enough!!", "other").open(&sealed), None);
+        let mut tampered = sealed.clone();
+        tampered[20] ^= 1;
+        assert_eq!(sealer.open(&tampered), None);
+    }
 
     #[test]
     fn secrets_use_the_crockford_alphabet() {

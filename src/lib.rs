@@ -5,7 +5,8 @@
 //!   `hashing`, `rate_limit`, `jobs`, `error`, `request_info`, `request_schema`, `payload`, `web`, `openapi_doc`, `infra`;
 //! - domains, each a folder with its model, `store` (SQL), `service` (rules, transactions) and
 //!   `api` (handlers): `projects` (incl. who is calling), `events` (the event log), `sessions`, `images`,
-//!   `users`, `verification`, `auth` (sign-up, sign-in, tokens), `contact_channels`, `emails`,
+//!   `users`, `verification`, `auth` (sign-up, sign-in, tokens), `oauth` (OAuth sign-in, provider links,
+//!   connected accounts, the development provider), `contact_channels`, `emails`,
 //!   `permissions`, `teams` (incl. memberships, profiles, invitations), `api_keys`, `owned_projects`
 //!   (dashboard users' projects), `system`;
 //! - assembly: `pipeline` (what every request goes through), `api` (route assembly, the only module
@@ -27,6 +28,7 @@ pub mod images;
 pub mod infra;
 pub mod jobs;
 pub mod mail;
+pub mod oauth;
 pub mod openapi_doc;
 pub mod owned_projects;
 pub mod payload;

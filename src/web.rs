@@ -19,7 +19,8 @@ pub enum Tag {
     Sessions,
     /// Sign-up and sign-in with e-mail and password, and anonymous sign-up.
     Auth,
-    /// OAuth 2 token endpoint and JWKS.
+    /// OAuth sign-in (authorize, callback, the token endpoint), the JWKS, users' provider links
+    /// and connected accounts.
     Oauth,
     /// Images uploaded as data URLs (profile pictures), served back.
     Images,

@@ -1,5 +1,5 @@
-//! The token side of sessions: server-created sessions, refresh, the OAuth token endpoint (refresh
-//! grant) and the JWKS (spec 00 §4, spec 10 §7.1, §7.5).
+//! The token side of sessions: server-created sessions, refresh, and the JWKS (the OAuth token
+//! endpoint is in `oauth::api`) (spec 00 §4, spec 10 §7.1, §7.5).
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -7,16 +7,15 @@ use std::sync::{Arc, RwLock};
 use poem::http::StatusCode;
 use poem::Request;
 use poem_openapi::param::{Header, Path, Query};
-use poem_openapi::payload::{Form, Json};
-use poem_openapi::{ApiRequest, ApiResponse, Object, OpenApi};
-use serde::Deserialize;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use crate::auth::AuthService;
 use crate::error::{ApiError, ApiResult, KnownError};
 use crate::infra::Infra;
 use crate::payload::PreSerializedJson;
 use crate::projects::access::{AnyAuth, ClientAuth, ServerAuth, REFRESH_TOKEN};
-use crate::projects::{KeyKind, ProjectsService, INTERNAL_PROJECT_ID};
+use crate::projects::{ProjectsService, INTERNAL_PROJECT_ID};
 use crate::sessions::{DEFAULT_SESSION_MILLIS, MAX_SESSION_MILLIS};
 use crate::web::Tag;
 
@@ -50,49 +49,6 @@ pub struct AccessTokenOnly {
     pub access_token: String,
 }
 
-/// OAuth 2 token request (form-encoded or JSON). Only the `refresh_token` grant is served for now.
-#[derive(Object, Deserialize)]
-pub struct TokenRequestBody {
-    /// `refresh_token` (or `authorization_code`).
-    pub grant_type: Option<String>,
-    pub refresh_token: Option<String>,
-    /// The project id, optionally `<project id>#<branch id>`.
-    pub client_id: Option<String>,
-    /// The publishable client key, or `__stack_public_client__`.
-    pub client_secret: Option<String>,
-    pub code: Option<String>,
-    pub redirect_uri: Option<String>,
-    pub code_verifier: Option<String>,
-}
-
-#[derive(ApiRequest)]
-pub enum TokenRequest {
-    Form(Form<TokenRequestBody>),
-    Json(Json<TokenRequestBody>),
-}
-
-#[derive(Object)]
-pub struct TokenGrant {
-    pub access_token: String,
-    /// Always `Bearer`.
-    pub token_type: String,
-    /// Seconds the access token is valid for.
-    pub expires_in: i64,
-    /// Always `legacy`.
-    pub scope: String,
-    /// Where the OAuth flow returns to (null for the refresh grant). The body also carries it as
-    /// `afterCallbackRedirectUrl`, as upstream does; only one name is documented, because two
-    /// properties that differ only in case break generated clients.
-    pub after_callback_redirect_url: Option<String>,
-}
-
-#[derive(ApiResponse)]
-pub enum TokenResponse {
-    /// A fresh access token (the refresh token is not rotated).
-    #[oai(status = 200)]
-    Ok(PreSerializedJson<TokenGrant>, #[oai(header = "cache-control")] String, #[oai(header = "pragma")] String),
-}
-
 #[derive(Object, serde::Serialize)]
 pub struct Jwk {
     /// `EC`
@@ -116,21 +72,6 @@ pub enum JwksResponse {
     /// The project's public signing keys.
     #[oai(status = 200)]
     Ok(PreSerializedJson<Jwks>, #[oai(header = "cache-control")] String),
-}
-
-/// An OAuth-level error (`{error, error_description}`), not a KnownError.
-fn oauth_error(error: &'static str, description: &str) -> ApiError {
-    ApiError::OAuth { status: StatusCode::BAD_REQUEST, error, description: description.to_string() }
-}
-
-fn basic_credentials(req: &Request) -> Option<(String, String)> {
-    use base64::Engine;
-    let value = req.headers().get("authorization")?.to_str().ok()?;
-    let encoded = value.strip_prefix("Basic ").or_else(|| value.strip_prefix("basic "))?;
-    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
-    let text = String::from_utf8(decoded).ok()?;
-    let (id, secret) = text.split_once(':')?;
-    Some((id.to_string(), secret.to_string()))
 }
 
 #[OpenApi(tag = "Tag::Sessions")]
@@ -164,18 +105,17 @@ impl SessionTokensApi {
     }
 }
 
-pub struct OauthApi {
+pub struct JwksApi {
     pub infra: Arc<Infra>,
     pub projects: Arc<ProjectsService>,
-    pub auth: Arc<AuthService>,
     /// Serialized JWKS documents by (project id, include_restricted, include_anonymous). Keys
     /// derive from the server secret alone, so a document never changes while the process lives.
     pub jwks: RwLock<HashMap<(String, bool, bool), PreSerializedJson<Jwks>>>,
 }
 
-impl OauthApi {
-    pub fn new(infra: Arc<Infra>, projects: Arc<ProjectsService>, auth: Arc<AuthService>) -> Self {
-        OauthApi { infra, projects, auth, jwks: RwLock::new(HashMap::new()) }
+impl JwksApi {
+    pub fn new(infra: Arc<Infra>, projects: Arc<ProjectsService>) -> Self {
+        JwksApi { infra, projects, jwks: RwLock::new(HashMap::new()) }
     }
 
     fn jwks_document(&self, project_id: &str, restricted: bool, anonymous: bool) -> PreSerializedJson<Jwks> {
@@ -204,62 +144,7 @@ impl OauthApi {
 }
 
 #[OpenApi(tag = "Tag::Oauth")]
-impl OauthApi {
-    /// OAuth 2 token endpoint. Serves the `refresh_token` grant as the SDK sends it
-    /// (form-encoded, `client_id` = project id, `client_secret` = publishable key).
-    #[oai(path = "/auth/oauth/token", method = "post", operation_id = "oauth_token")]
-    async fn oauth_token(&self, _auth: AnyAuth, req: &Request, body: TokenRequest) -> ApiResult<TokenResponse> {
-        let body = match body {
-            TokenRequest::Form(Form(b)) | TokenRequest::Json(Json(b)) => b,
-        };
-        let grant_type = body.grant_type.as_deref().unwrap_or_default();
-        if grant_type != "refresh_token" && grant_type != "authorization_code" {
-            return Err(KnownError::schema(
-                "body.grant_type must be one of the following values: authorization_code, refresh_token",
-            )
-            .into());
-        }
-        let (client_id, client_secret) = match (body.client_id.clone(), body.client_secret.clone()) {
-            (Some(id), secret) => (Some(id), secret),
-            (None, _) => basic_credentials(req).map(|(i, s)| (Some(i), Some(s))).unwrap_or((None, None)),
-        };
-        let invalid_client = || KnownError::invalid_oauth_client_id_or_secret(None);
-        let client_id = client_id.ok_or_else(invalid_client)?;
-        let (project_id, branch) = client_id.split_once('#').unwrap_or((client_id.as_str(), "main"));
-        let entry = self.projects.get(project_id).await?.filter(|_| branch == "main").ok_or_else(invalid_client)?;
-        let requires_key = entry.project.config.require_publishable_client_key;
-        match client_secret.as_deref() {
-            Some("__stack_public_client__") | None if requires_key => {
-                return Err(KnownError::publishable_client_key_required(Some(&entry.project.id)).into())
-            }
-            Some("__stack_public_client__") => {}
-            Some(key) if entry.accepts_key(KeyKind::PublishableClient, key) => {}
-            _ => return Err(invalid_client().into()),
-        }
-        if grant_type == "authorization_code" {
-            // No OAuth provider flow issues codes yet, so no code can be valid.
-            return Err(KnownError::new(
-                "INVALID_AUTHORIZATION_CODE",
-                400,
-                "The authorization code is invalid or has expired.",
-            )
-            .into());
-        }
-        let Some(refresh_token) = body.refresh_token.filter(|t| !t.is_empty()) else {
-            return Err(oauth_error("invalid_request", "Missing parameter: `refresh_token`"));
-        };
-        let access_token = self.auth.refresh(&entry.project, &refresh_token).await?;
-        let grant = serde_json::json!({
-            "access_token": access_token,
-            "token_type": "Bearer",
-            "expires_in": self.infra.tokens.ttl_secs,
-            "scope": "legacy",
-            "afterCallbackRedirectUrl": null,
-            "after_callback_redirect_url": null,
-        });
-        Ok(TokenResponse::Ok(PreSerializedJson::from_value_documented_as(&grant), "no-store".into(), "no-cache".into()))
-    }
-
+impl JwksApi {
     /// The project's JSON Web Key Set: verify access tokens with any JWT library.
     #[oai(path = "/projects/:project_id/.well-known/jwks.json", method = "get", operation_id = "get_jwks")]
     async fn jwks(

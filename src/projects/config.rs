@@ -76,7 +76,7 @@ pub const OAUTH_PROVIDER_TYPES: &[&str] = &[
     "x",
     "twitch",
 ];
-pub const SHARED_OAUTH_PROVIDER_TYPES: &[&str] = &["google", "github", "microsoft", "spotify"];
+pub use crate::config::SHARED_OAUTH_TYPES as SHARED_OAUTH_PROVIDER_TYPES;
 
 pub const TEAM_SCOPE: &str = "team";
 pub const PROJECT_SCOPE: &str = "project";

@@ -49,6 +49,8 @@ pub struct UserRecord {
     pub primary_email_verified: bool,
     pub primary_email_auth_enabled: bool,
     pub has_password: bool,
+    /// Linked OAuth accounts, oldest first.
+    pub oauth_providers: Vec<OAuthProviderLink>,
 }
 
 impl Weigh for UserRecord {
@@ -67,6 +69,16 @@ impl Weigh for UserRecord {
             + opt_str_weight(&self.selected_team_id)
             + self.selected_team.as_ref().map_or(0, TeamRecord::weigh)
             + opt_str_weight(&self.primary_email)
+            + self
+                .oauth_providers
+                .iter()
+                .map(|o| {
+                    std::mem::size_of::<OAuthProviderLink>()
+                        + o.id.len()
+                        + o.account_id.len()
+                        + opt_str_weight(&o.email)
+                })
+                .sum::<usize>()
     }
 }
 
@@ -125,7 +137,7 @@ impl UserRecord {
             passkey_auth_enabled: false,
             auth_with_email: self.has_password || self.otp_auth_enabled,
             requires_totp_mfa: self.requires_totp_mfa,
-            oauth_providers: vec![],
+            oauth_providers: self.oauth_providers.clone(),
             selected_team_id: self.selected_team_id.clone(),
             selected_team: self.selected_team.as_ref().map(TeamRecord::to_client),
             is_anonymous: self.is_anonymous,

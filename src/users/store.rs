@@ -18,7 +18,9 @@ const USER_SELECT: &str =
     c.value, COALESCE(c.is_verified, 0), COALESCE(c.used_for_auth, 0),
     EXISTS (SELECT 1 FROM password_credentials p WHERE p.user_id = u.id),
     t.id, t.project_id, t.display_name, t.profile_image_url, t.client_metadata, t.client_read_only_metadata,
-    t.server_metadata, t.created_at
+    t.server_metadata, t.created_at,
+    (SELECT json_group_array(json_array(o.provider_config_id, o.provider_account_id, o.email))
+       FROM (SELECT * FROM oauth_accounts WHERE user_id = u.id ORDER BY created_at) o)
   FROM users u
   LEFT JOIN contact_channels c ON c.user_id = u.id AND c.type = 'email' AND c.is_primary = 1
   LEFT JOIN teams t ON t.id = u.selected_team_id";
@@ -49,7 +51,15 @@ fn user_from_row(r: &Row) -> rusqlite::Result<UserRecord> {
         primary_email_auth_enabled: r.get(21)?,
         has_password: r.get(22)?,
         selected_team: TeamRecord::from_row(r, 23)?,
+        oauth_providers: oauth_links(r.get_ref(31)?.as_str_or_null()?),
     })
+}
+
+/// The user's OAuth accounts, read as one JSON column (`[[config id, account id, email]…]`).
+fn oauth_links(json: Option<&str>) -> Vec<crate::users::OAuthProviderLink> {
+    let rows: Vec<(String, String, Option<String>)> =
+        json.and_then(|j| serde_json::from_str(j).ok()).unwrap_or_default();
+    rows.into_iter().map(|(id, account_id, email)| crate::users::OAuthProviderLink { id, account_id, email }).collect()
 }
 
 pub fn load(conn: &Connection, project_id: &str, user_id: &str) -> ApiResult<Option<UserRecord>> {

@@ -30,6 +30,7 @@ const DOMAINS: &[&str] = &[
     "emails",
     "events",
     "images",
+    "oauth",
     "owned_projects",
     "permissions",
     "projects",

@@ -1,6 +1,7 @@
 //! Integration tests: the real server on an ephemeral port with a temporary SQLite file, over HTTP.
 
 mod helpers;
+mod oauth_stub;
 mod smtp_sink;
 mod webhook_receiver;
 
@@ -18,6 +19,8 @@ mod events;
 mod invitations;
 mod key_sets;
 mod logging;
+mod oauth;
+mod oauth_accounts;
 mod openapi;
 mod owned_projects;
 mod permissions;
