@@ -156,9 +156,23 @@ impl ProjectConfig {
         }
     }
 
-    /// The development `internal` project: everything needed for local work switched on.
+    /// The development `internal` project: everything needed for local work switched on, including
+    /// the shared OAuth providers (served by the development OAuth provider without credentials).
     pub fn development() -> Self {
+        let shared = |id: &str| OAuthProviderSetting {
+            id: id.into(),
+            kind: "shared".into(),
+            client_id: None,
+            client_secret: None,
+            facebook_config_id: None,
+            microsoft_tenant_id: None,
+            apple_bundle_ids: None,
+        };
+        let mut oauth_providers: Vec<OAuthProviderSetting> =
+            SHARED_OAUTH_PROVIDER_TYPES.iter().map(|id| shared(id)).collect();
+        oauth_providers.sort_by(|a, b| a.id.cmp(&b.id));
         ProjectConfig {
+            oauth_providers,
             allow_localhost: true,
             sign_up_enabled: true,
             credential_enabled: true,

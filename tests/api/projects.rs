@@ -16,7 +16,8 @@ async fn client_view_of_the_development_project() {
         json!({
             "sign_up_enabled": true, "credential_enabled": true, "magic_link_enabled": true, "passkey_enabled": false,
             "client_team_creation_enabled": true, "client_user_deletion_enabled": false,
-            "allow_user_api_keys": true, "allow_team_api_keys": true, "enabled_oauth_providers": [], "domains": []
+            "allow_user_api_keys": true, "allow_team_api_keys": true, "enabled_oauth_providers": [{"id": "github"}, {"id": "google"}, {"id": "microsoft"}, {"id": "spotify"}],
+            "domains": []
         })
     );
     // Server and admin callers get the same stripped shape here.

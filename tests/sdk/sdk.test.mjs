@@ -7,7 +7,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createServer } from "node:http";
-import { StackAdminApp, StackClientApp, StackServerApp } from "@stackframe/js";
+import { createHash, randomBytes } from "node:crypto";
+import { StackAdminApp, StackClientApp, StackServerApp, stackAppInternalsSymbol } from "@stackframe/js";
 import { createRemoteJWKSet, jwtVerify, decodeJwt } from "jose";
 import { Svix, Webhook } from "svix";
 
@@ -67,6 +68,98 @@ after(async () => {
 const clientApp = () => new StackClientApp({ projectId: PROJECT_ID, publishableClientKey: PUBLISHABLE_CLIENT_KEY, baseUrl, tokenStore: "memory" });
 const serverApp = () =>
   new StackServerApp({ projectId: PROJECT_ID, publishableClientKey: PUBLISHABLE_CLIENT_KEY, secretServerKey: SECRET_SERVER_KEY, baseUrl, tokenStore: "memory" });
+
+// A browser without JavaScript: follows redirects by hand and keeps cookies, so the test sees every
+// step of the OAuth flow.
+function browser() {
+  const jar = new Map();
+  async function go(url, init = {}) {
+    const cookie = [...jar].map(([k, v]) => `${k}=${v}`).join("; ");
+    const res = await fetch(url, { ...init, redirect: "manual", headers: { ...(init.headers ?? {}), ...(cookie ? { cookie } : {}) } });
+    for (const set of res.headers.getSetCookie()) {
+      const [pair, ...attrs] = set.split(";");
+      const [k, v] = pair.split("=");
+      if (attrs.some((a) => a.trim() === "Max-Age=0")) jar.delete(k); else jar.set(k, v);
+    }
+    return res;
+  }
+  return { go };
+}
+
+// OAuth sign-in as the SDK drives it: its own getOAuthUrl builds the authorize URL, the browser
+// walks through the development provider's consent page, and its own callOAuthCallback exchanges
+// the code (with the PKCE verifier) at /auth/oauth/token.
+async function oauthSignIn(app, { provider, email, type = "authenticate", providerScope }) {
+  const iface = app._interface;
+  const verifier = randomBytes(32).toString("base64url");
+  const codeChallenge = createHash("sha256").update(verifier).digest("base64url");
+  const state = randomBytes(16).toString("hex");
+  const redirectUrl = "http://localhost:3000/handler/oauth-callback";
+  const url = await iface.getOAuthUrl({
+    provider, redirectUrl, errorRedirectUrl: "http://localhost:3000/handler/error", codeChallenge, state, type,
+    session: await app._getSession(), providerScope,
+  });
+  const b = browser();
+  const start = await b.go(url);
+  assert.equal(start.status, 307, await start.text());
+  const providerUrl = new URL(start.headers.get("location"));
+  const consent = await b.go(providerUrl);
+  assert.equal(consent.status, 200);
+  assert.match(await consent.text(), /Development only/);
+  const form = new URLSearchParams(providerUrl.searchParams);
+  form.set("email", email);
+  form.set("name", "SDK OAuth");
+  form.set("action", "allow");
+  const back = await b.go(providerUrl.origin + providerUrl.pathname, { method: "POST", body: form });
+  assert.equal(back.status, 303);
+  const done = await b.go(back.headers.get("location"));
+  const location = new URL(done.headers.get("location"));
+  if (location.searchParams.has("errorCode")) return { error: location.searchParams.get("errorCode") };
+  assert.equal(done.status, 303);
+  assert.equal(location.searchParams.get("state"), state);
+  const result = await iface.callOAuthCallback({ oauthParams: location.searchParams, redirectUri: redirectUrl, codeVerifier: verifier, state });
+  await app[stackAppInternalsSymbol].signInWithTokens({ accessToken: result.accessToken, refreshToken: result.refreshToken });
+  return result;
+}
+
+test("OAuth: sign in with GitHub through the development provider, then sign in again", async () => {
+  const app = clientApp();
+  const first = await oauthSignIn(app, { provider: "github", email: "sdk-oauth@example.com" });
+  assert.equal(first.newUser, true);
+  const user = await app.getUser({ or: "throw" });
+  assert.equal(user.primaryEmail, "sdk-oauth@example.com");
+  assert.equal(user.displayName, "SDK OAuth");
+  assert.equal(user.primaryEmailVerified, true);
+  // The SDK's refresh goes through the same token endpoint.
+  assert.ok(await app.getAccessToken());
+
+  const again = clientApp();
+  const second = await oauthSignIn(again, { provider: "github", email: "sdk-oauth@example.com" });
+  assert.equal(second.newUser, false);
+  assert.equal((await again.getUser()).id, user.id);
+});
+
+test("OAuth: connected accounts hand the app the provider's access token", async () => {
+  // In development mode the shared providers are served by the development provider, whose
+  // tokens the app may have (with real shared credentials it would get
+  // OAUTH_ACCESS_TOKEN_NOT_AVAILABLE_WITH_SHARED_OAUTH_KEYS).
+  const app = clientApp();
+  await oauthSignIn(app, { provider: "google", email: "sdk-connected@example.com" });
+  const user = await app.getUser({ or: "throw" });
+  const accounts = await user.listConnectedAccounts();
+  assert.equal(accounts.length, 1);
+  assert.equal(accounts[0].provider, "google");
+  const account = await user.getConnectedAccount({ provider: "google", providerAccountId: accounts[0].providerAccountId });
+  const token = await account.getAccessToken();
+  assert.equal(token.status, "ok");
+  // It is the development provider's own token: its user-info endpoint accepts it.
+  const info = await fetch(`${baseUrl}/dev-oauth/google/userinfo`, { headers: { authorization: `Bearer ${token.data.accessToken}` } });
+  assert.equal(info.status, 200);
+  assert.equal((await info.json()).email, "sdk-connected@example.com");
+  // Scopes it was never granted: no token.
+  const missing = await account.getAccessToken({ scopes: ["https://www.googleapis.com/auth/drive"] });
+  assert.equal(missing.status, "error");
+});
 
 test("server app: createUser, listUsers, getUser, update, delete", async () => {
   const app = serverApp();
