@@ -10,6 +10,8 @@ pub mod mfa;
 pub mod otp;
 pub mod password;
 pub mod service;
+pub mod sign_up_rules;
+pub mod sign_up_rules_api;
 pub mod store;
 pub mod tokens_api;
 

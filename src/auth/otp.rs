@@ -9,6 +9,7 @@ use serde_json::json;
 
 use crate::auth::mfa;
 use crate::auth::service::{client_key, AuthService, IssuedSession};
+use crate::auth::sign_up_rules::{self, SignUpContext};
 use crate::contact_channels::store as channel_store;
 use crate::db::{now_millis, Tx};
 use crate::emails::templates::MAGIC_LINK;
@@ -143,7 +144,9 @@ impl AuthService {
             Owner::None => {
                 let email = changes::normalize_email(email)
                     .ok_or_else(|| KnownError::schema("body.email must be a valid email"))?;
-                let changes = UserChanges {
+                let restriction =
+                    sign_up_rules::enforce(&project.config, &SignUpContext::new(Some(&email), "otp", None))?;
+                let mut changes = UserChanges {
                     primary_email: Some(Some(email)),
                     primary_email_verified: Some(true),
                     primary_email_auth_enabled: Some(true),
@@ -151,6 +154,7 @@ impl AuthService {
                     is_anonymous: Some(false),
                     ..Default::default()
                 };
+                sign_up_rules::restrict(&mut changes, restriction);
                 let user = match upgrade {
                     Some(id) => self.users.apply_in(tx, project, &id, changes)?,
                     None => self.users.create_in(tx, project, changes)?,

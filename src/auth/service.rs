@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::auth::sign_up_rules::{self, SignUpContext};
 use crate::auth::{check_password_strength, mfa};
 use crate::contact_channels::ContactChannelsService;
 use crate::crypto::{password, random_secret};
@@ -173,9 +174,11 @@ impl AuthService {
 
         let email =
             changes::normalize_email(email).ok_or_else(|| KnownError::schema("body.email must be a valid email"))?;
+        // The rules run before anything is written (SIGN_UP_REJECTED wins over a taken e-mail).
+        let restriction = sign_up_rules::enforce(config, &SignUpContext::new(Some(&email), "password", None))?;
         let hash = self.infra.hash_work(move || password::hash(&password)).await?;
         let upgrade = self.anonymous_caller(auth).await?;
-        let changes = UserChanges {
+        let mut changes = UserChanges {
             primary_email: Some(Some(email)),
             primary_email_verified: Some(false),
             primary_email_auth_enabled: Some(true),
@@ -183,6 +186,7 @@ impl AuthService {
             is_anonymous: Some(false),
             ..Default::default()
         };
+        sign_up_rules::restrict(&mut changes, restriction);
         let (me, project) = (self.clone(), auth.project.clone());
         let callback = verification_callback_url.map(String::from);
         self.infra

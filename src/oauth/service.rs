@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::auth::service::IssuedSession;
+use crate::auth::sign_up_rules::{self, SignUpContext};
 use crate::auth::{mfa, AuthService};
 use crate::contact_channels::store as channel_store;
 use crate::crypto::{hash_secret, random_secret, Sealer};
@@ -558,7 +559,9 @@ impl OAuthService {
             .filter(|u| (u.starts_with("https://") || u.starts_with("http://")) && u.len() <= 2048)
             .map(ImageInput::Url);
         let email = pu.email.as_deref().and_then(changes::normalize_email);
-        let changes = UserChanges {
+        let rules_context = SignUpContext::new(email.as_deref(), "oauth", Some(provider_id));
+        let restriction = sign_up_rules::enforce(&project.config, &rules_context)?;
+        let mut changes = UserChanges {
             display_name: pu.display_name.clone().map(|n| Some(n.chars().take(256).collect())),
             profile_image_url: picture.map(Some),
             primary_email_verified: email.as_ref().map(|_| pu.email_verified),
@@ -567,6 +570,7 @@ impl OAuthService {
             is_anonymous: Some(false),
             ..Default::default()
         };
+        sign_up_rules::restrict(&mut changes, restriction);
         let user = match upgrade {
             Some(id) => self.users.apply_in(tx, project, &id, changes)?,
             None => self.users.create_in(tx, project, changes)?,

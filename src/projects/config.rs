@@ -61,6 +61,28 @@ pub struct OAuthProviderSetting {
     pub apple_bundle_ids: Option<Vec<String>>,
 }
 
+/// A sign-up rule (spec 10 §11.1): `auth.signUpRules.<id>` upstream.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SignUpRule {
+    #[serde(default)]
+    pub enabled: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// Higher runs first.
+    #[serde(default)]
+    pub priority: i64,
+    /// A CEL expression (see `auth::sign_up_rules`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<String>,
+    /// `allow`, `reject`, `restrict` or `log`.
+    pub action: String,
+    /// Kept for the dashboard; never shown to the user signing up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+pub const SIGN_UP_RULE_ACTIONS: &[&str] = &["allow", "reject", "restrict", "log"];
+
 /// Provider types (spec 10 §10.1); the first four can use the server's shared credentials.
 pub const OAUTH_PROVIDER_TYPES: &[&str] = &[
     "google",
@@ -112,6 +134,10 @@ pub struct ProjectConfig {
     pub permission_definitions: BTreeMap<String, PermissionDefinition>,
     /// Enabled sign-in providers, sorted by id.
     pub oauth_providers: Vec<OAuthProviderSetting>,
+    /// Sign-up rules by id.
+    pub sign_up_rules: BTreeMap<String, SignUpRule>,
+    /// `allow` or `reject`: what happens when no rule decides.
+    pub sign_up_rules_default_action: String,
 }
 
 /// Upstream's schema defaults (`config/schema.ts`).
@@ -139,6 +165,8 @@ impl Default for ProjectConfig {
             email_theme: DEFAULT_EMAIL_THEME.into(),
             permission_definitions: BTreeMap::new(),
             oauth_providers: vec![],
+            sign_up_rules: BTreeMap::new(),
+            sign_up_rules_default_action: "allow".into(),
         }
     }
 }

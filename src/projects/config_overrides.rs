@@ -14,7 +14,7 @@ use crate::error::{ApiResult, KnownError};
 use crate::projects::api::{
     apply_patch, Domain, EmailConfigInput, OAuthProviderInput, PermissionIdInput, ProjectConfigPatch, ProjectPatch,
 };
-use crate::projects::config::{PermissionDefinition, PROJECT_SCOPE, TEAM_SCOPE};
+use crate::projects::config::{PermissionDefinition, SignUpRule, PROJECT_SCOPE, SIGN_UP_RULE_ACTIONS, TEAM_SCOPE};
 use crate::projects::service::parse_override_row;
 use crate::projects::{store, Project, ProjectConfig, ProjectsService};
 
@@ -67,6 +67,24 @@ pub fn render(c: &ProjectConfig) -> Value {
             (id.clone(), v)
         })
         .collect();
+    let rules: Map<String, Value> = c
+        .sign_up_rules
+        .iter()
+        .map(|(id, r)| {
+            let mut action = json!({ "type": r.action });
+            if let Some(message) = &r.message {
+                action["message"] = Value::String(message.clone());
+            }
+            let mut v = json!({ "enabled": r.enabled, "priority": r.priority, "action": action });
+            if let Some(name) = &r.display_name {
+                v["displayName"] = Value::String(name.clone());
+            }
+            if let Some(condition) = &r.condition {
+                v["condition"] = Value::String(condition.clone());
+            }
+            (id.clone(), v)
+        })
+        .collect();
     let server = match &c.email_server {
         None => json!({ "isShared": true }),
         Some(s) => json!({
@@ -82,6 +100,8 @@ pub fn render(c: &ProjectConfig) -> Value {
             "otp": { "allowSignIn": c.magic_link_enabled },
             "passkey": { "allowSignIn": c.passkey_enabled },
             "oauth": { "accountMergeStrategy": c.oauth_account_merge_strategy, "providers": providers },
+            "signUpRules": rules,
+            "signUpRulesDefaultAction": c.sign_up_rules_default_action,
         },
         "onboarding": { "requireEmailVerification": c.require_email_verification },
         "domains": { "allowLocalhost": c.allow_localhost, "trustedDomains": domains },
@@ -304,6 +324,11 @@ pub fn apply_rendered(project: &mut Project, rendered: Value) -> ApiResult<()> {
     }
     patch.oauth_providers = Some(providers);
     oauth.done()?;
+    let sign_up_rules = read_sign_up_rules(&mut auth)?;
+    let default_action = auth.string("signUpRulesDefaultAction")?.unwrap_or_else(|| "allow".into());
+    if default_action != "allow" && default_action != "reject" {
+        return Err(bad("auth.signUpRulesDefaultAction", "must be one of the following values: allow, reject"));
+    }
     auth.done()?;
 
     let mut onboarding = root.obj("onboarding")?;
@@ -407,10 +432,53 @@ pub fn apply_rendered(project: &mut Project, rendered: Value) -> ApiResult<()> {
         d.id = id;
     }
     project.config.permission_definitions = definitions;
+    project.config.sign_up_rules = sign_up_rules;
+    project.config.sign_up_rules_default_action = default_action;
     if let Some(required) = require_key {
         project.config.require_publishable_client_key = required;
     }
     Ok(())
+}
+
+/// Longest sign-up rule condition accepted.
+const MAX_CONDITION_LEN: usize = 4096;
+
+/// `auth.signUpRules` (spec 10 §11.1): ids `^[a-zA-Z0-9_][a-zA-Z0-9_-]*$` of at most 63
+/// characters, a non-negative priority, one of the four actions.
+fn read_sign_up_rules(auth: &mut Node) -> ApiResult<std::collections::BTreeMap<String, SignUpRule>> {
+    let mut rules = std::collections::BTreeMap::new();
+    for (id, mut r) in auth.entries("signUpRules")? {
+        let path = r.path.clone();
+        let valid_id = id.len() <= 63
+            && id.chars().next().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+            && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !valid_id {
+            return Err(bad(&path, "is not a valid rule id (letters, digits, _ and -, at most 63 characters)"));
+        }
+        let enabled = r.bool("enabled")?.unwrap_or(false);
+        let display_name = r.string("displayName")?;
+        let priority = r.integer("priority")?.unwrap_or(0);
+        if priority < 0 {
+            return Err(bad(&format!("{path}.priority"), "must be at least 0"));
+        }
+        let condition = r.string("condition")?;
+        if condition.as_ref().is_some_and(|c| c.len() > MAX_CONDITION_LEN) {
+            return Err(bad(&format!("{path}.condition"), "is longer than 4096 characters"));
+        }
+        let mut action = r.obj("action")?;
+        let kind = action.string("type")?.unwrap_or_else(|| "allow".into());
+        if !SIGN_UP_RULE_ACTIONS.contains(&kind.as_str()) {
+            return Err(bad(
+                &format!("{path}.action.type"),
+                "must be one of the following values: allow, reject, restrict, log",
+            ));
+        }
+        let message = action.string("message")?;
+        action.done()?;
+        r.done()?;
+        rules.insert(id, SignUpRule { enabled, display_name, priority, condition, action: kind, message });
+    }
+    Ok(rules)
 }
 
 /// Applies an override to the project: render, merge, read back.

@@ -28,6 +28,7 @@ mod pipeline;
 mod projects;
 mod security;
 mod sessions;
+mod sign_up_rules;
 mod teams;
 mod tokens;
 mod users;

@@ -161,6 +161,24 @@ test("OAuth: connected accounts hand the app the provider's access token", async
   assert.equal(missing.status, "error");
 });
 
+test("sign-up rules: an admin's CEL rule rejects a sign-up", async () => {
+  const project = await adminApp().getProject();
+  await project.updateConfig({
+    "auth.signUpRules.sdk_block": { enabled: true, priority: 1, condition: 'emailDomain == "blocked.example"', action: { type: "reject", message: "internal note" } },
+  });
+  try {
+    // The SDK throws this one (it is not among the errors signUpWithCredential returns).
+    await assert.rejects(
+      clientApp().signUpWithCredential({ email: "someone@blocked.example", password: "password-123", noRedirect: true, noVerificationCallback: true }),
+      (e) => e.errorCode === "SIGN_UP_REJECTED" && !e.message.includes("internal note"),
+    );
+    const allowed = await clientApp().signUpWithCredential({ email: "someone@fine.example", password: "password-123", noRedirect: true, noVerificationCallback: true });
+    assert.equal(allowed.status, "ok");
+  } finally {
+    await project.updateConfig({ "auth.signUpRules.sdk_block": null });
+  }
+});
+
 test("server app: createUser, listUsers, getUser, update, delete", async () => {
   const app = serverApp();
   const user = await app.createUser({
