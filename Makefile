@@ -1,22 +1,26 @@
 # stackd — the two commands that matter: `make run` and `make test`.
-.PHONY: run test test-rust test-sdk sdk-deps openapi bench build test-clients test-schema clients
+.PHONY: run test test-rust test-sdk sdk-deps openapi bench build test-clients test-schema clients system-deps
 
 # Build and serve in development mode: project `internal` with well-known keys, printed at start.
-run:
+run: system-deps
 	cargo run --bin stackd -- serve --dev
+
+# Passkeys are verified by webauthn-rs, which links the system OpenSSL: its headers must be there.
+system-deps:
+	@pkg-config --exists openssl 2>/dev/null || (apt-get update -qq && apt-get install -y -qq libssl-dev pkg-config)
 
 # Cargo's real target directory (honours CARGO_TARGET_DIR and .cargo/config), not a guess.
 TARGET_DIR := $(shell cargo metadata --format-version 1 --no-deps 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 export TARGET_DIR
 
-build:
+build: system-deps
 	cargo build --bin stackd
 
 # Everything CI runs: Rust unit + integration tests, the official JS SDK against the binary,
 # clients generated from the OpenAPI document (Python, TypeScript), and a schemathesis run.
 test: test-rust test-sdk test-clients test-schema
 
-test-rust:
+test-rust: system-deps
 	cargo test
 
 sdk-deps: tests/sdk/node_modules/.package-lock.json
@@ -28,11 +32,11 @@ test-sdk: build sdk-deps
 	cd tests/sdk && STACKD_BIN=$(TARGET_DIR)/debug/stackd node --test --test-concurrency=1
 
 # Regenerate the committed OpenAPI document (a test fails when it drifts).
-openapi:
+openapi: system-deps
 	cargo run -q --bin stackd -- openapi > openapi/openapi.json
 
 # Release build + load generator (wrk, from Debian's packages) → README figures.
-bench:
+bench: system-deps
 	./bench/run.sh
 
 # --- Clients generated from openapi/openapi.json -------------------------------------------------

@@ -14,6 +14,7 @@ use crate::api_keys::api::ApiKeysApi;
 use crate::api_keys::ApiKeysService;
 use crate::auth::api::AuthApi;
 use crate::auth::cli_api::CliAuthApi;
+use crate::auth::passkeys_api::PasskeysApi;
 use crate::auth::sign_up_rules_api::SignUpRulesApi;
 use crate::auth::tokens_api::{JwksApi, SessionTokensApi};
 use crate::auth::AuthService;
@@ -185,8 +186,8 @@ pub type TeamsArea = (
     WebhooksApi,
 );
 
-/// OAuth sign-in and provider links, CLI sign-in, the sign-up rules tester.
-pub type SignInArea = (OAuthFlowApi, OAuthAccountsApi, CliAuthApi, SignUpRulesApi);
+/// OAuth sign-in and provider links, CLI sign-in, the sign-up rules tester, passkeys.
+pub type SignInArea = (OAuthFlowApi, OAuthAccountsApi, CliAuthApi, SignUpRulesApi, PasskeysApi);
 
 pub const API_PREFIX: &str = "/api/v1";
 
@@ -223,6 +224,7 @@ pub fn service(s: &Services) -> OpenApiService<Api, ()> {
         OAuthAccountsApi { oauth: s.oauth.clone() },
         CliAuthApi { auth: s.auth.clone() },
         SignUpRulesApi { auth: s.auth.clone() },
+        PasskeysApi { auth: s.auth.clone() },
     );
     let api: Api = (core, teams, sign_in);
     crate::openapi_doc::describe(OpenApiService::new(api, "stackd — Stack Auth REST API v1", env!("CARGO_PKG_VERSION")))

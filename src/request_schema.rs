@@ -174,8 +174,8 @@ mod tests {
             [
                 "body.user_id must be defined",
                 "body contains unknown properties: x",
-                "body.inner.kind must be one of the following values: a, b",
                 "body.n must be less than or equal to 10",
+                "body.inner.kind must be one of the following values: a, b",
             ]
         );
         let mut p = vec![];

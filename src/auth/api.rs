@@ -109,7 +109,7 @@ pub struct OtpSent {
 }
 
 /// The signed-in user of a route that declares it required (upstream answers a schema error).
-fn required_user(auth: &RequestAuth) -> ApiResult<String> {
+pub(super) fn required_user(auth: &RequestAuth) -> ApiResult<String> {
     auth.user_id().map(String::from).ok_or_else(|| KnownError::schema("auth.user must be defined").into())
 }
 

@@ -8,6 +8,8 @@ pub mod cli;
 pub mod cli_api;
 pub mod mfa;
 pub mod otp;
+pub mod passkeys;
+pub mod passkeys_api;
 pub mod password;
 pub mod service;
 pub mod sign_up_rules;

@@ -1,4 +1,4 @@
-//! SQL of the auth domain's own table: CLI sign-in attempts (the rest of sign-in works through
+//! SQL of the auth domain's own tables: CLI sign-in attempts and passkeys (the rest of sign-in works through
 //! users, sessions and verification codes).
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -92,4 +92,56 @@ pub fn take_cli_anon_user(tx: &Tx, id: &str, anon_user_id: &str, now: i64) -> Ap
 
 pub fn delete_expired_cli_attempts(tx: &Tx, now: i64) -> ApiResult<usize> {
     Ok(tx.execute("DELETE FROM cli_auth_attempts WHERE expires_at < ?1", [now])?)
+}
+
+// --- passkeys ---------------------------------------------------------------------------------
+
+/// Makes `credential` the user's passkey (one per user: a new one replaces the old).
+pub fn save_passkey(
+    tx: &Tx,
+    user_id: &str,
+    project_id: &str,
+    credential_id: &str,
+    credential: &str,
+    counter: i64,
+    now: i64,
+) -> ApiResult<()> {
+    tx.prepare_cached(
+        "INSERT INTO passkeys (user_id, project_id, credential_id, credential, counter, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (user_id) DO UPDATE SET credential_id = ?3, credential = ?4, counter = ?5, created_at = ?6,
+           last_used_at = NULL",
+    )?
+    .execute(params![user_id, project_id, credential_id, credential, counter, now])?;
+    Ok(())
+}
+
+/// Whether another user of the project already holds this credential id.
+pub fn passkey_credential_taken(
+    conn: &Connection,
+    project_id: &str,
+    credential_id: &str,
+    user_id: &str,
+) -> ApiResult<bool> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM passkeys WHERE project_id = ?1 AND credential_id = ?2 AND user_id != ?3")?
+        .exists(params![project_id, credential_id, user_id])?)
+}
+
+/// `(user_id, credential)` of the passkey with this credential id.
+pub fn passkey_by_credential(
+    conn: &Connection,
+    project_id: &str,
+    credential_id: &str,
+) -> ApiResult<Option<(String, String)>> {
+    Ok(conn
+        .prepare_cached("SELECT user_id, credential FROM passkeys WHERE project_id = ?1 AND credential_id = ?2")?
+        .query_row(params![project_id, credential_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?)
+}
+
+pub fn update_passkey_use(tx: &Tx, user_id: &str, credential: &str, counter: i64, now: i64) -> ApiResult<()> {
+    tx.prepare_cached("UPDATE passkeys SET credential = ?2, counter = ?3, last_used_at = ?4 WHERE user_id = ?1")?
+        .execute(params![user_id, credential, counter, now])?;
+    Ok(())
 }

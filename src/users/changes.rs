@@ -158,6 +158,10 @@ impl UserChanges {
         if let Some(v) = self.otp_auth_enabled {
             store::set_int(tx, user_id, "otp_auth_enabled", v.into())?;
         }
+        // Turning passkeys off removes the user's passkey (turning them on needs a registration).
+        if self.passkey_auth_enabled == Some(false) {
+            store::delete_passkey(tx, user_id)?;
+        }
         if let Some(secret) = &self.totp_secret {
             // Upstream quirk kept for compatibility: a secret given at creation does not turn on MFA.
             store::set_totp_secret(tx, user_id, secret.as_deref(), secret.is_some() && !creating)?;

@@ -51,6 +51,8 @@ pub struct UserRecord {
     pub has_password: bool,
     /// Linked OAuth accounts, oldest first.
     pub oauth_providers: Vec<OAuthProviderLink>,
+    /// The user has a passkey (at most one).
+    pub has_passkey: bool,
 }
 
 impl Weigh for UserRecord {
@@ -134,7 +136,7 @@ impl UserRecord {
             client_read_only_metadata: self.client_read_only_metadata.clone(),
             has_password: self.has_password,
             otp_auth_enabled: self.otp_auth_enabled,
-            passkey_auth_enabled: false,
+            passkey_auth_enabled: self.has_passkey,
             auth_with_email: self.has_password || self.otp_auth_enabled,
             requires_totp_mfa: self.requires_totp_mfa,
             oauth_providers: self.oauth_providers.clone(),
@@ -296,6 +298,8 @@ pub struct ServerUser {
 }
 
 /// `GET /users/me`: the client view for client access, the server view otherwise.
+// Built once per response and serialized at once: boxing would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Union, Debug, Clone)]
 pub enum CurrentUser {
     Server(ServerUser),

@@ -20,7 +20,8 @@ const USER_SELECT: &str =
     t.id, t.project_id, t.display_name, t.profile_image_url, t.client_metadata, t.client_read_only_metadata,
     t.server_metadata, t.created_at,
     (SELECT json_group_array(json_array(o.provider_config_id, o.provider_account_id, o.email))
-       FROM (SELECT * FROM oauth_accounts WHERE user_id = u.id ORDER BY created_at) o)
+       FROM (SELECT * FROM oauth_accounts WHERE user_id = u.id ORDER BY created_at) o),
+    EXISTS (SELECT 1 FROM passkeys k WHERE k.user_id = u.id)
   FROM users u
   LEFT JOIN contact_channels c ON c.user_id = u.id AND c.type = 'email' AND c.is_primary = 1
   LEFT JOIN teams t ON t.id = u.selected_team_id";
@@ -52,6 +53,7 @@ fn user_from_row(r: &Row) -> rusqlite::Result<UserRecord> {
         has_password: r.get(22)?,
         selected_team: TeamRecord::from_row(r, 23)?,
         oauth_providers: oauth_links(r.get_ref(31)?.as_str_or_null()?),
+        has_passkey: r.get(32)?,
     })
 }
 
@@ -223,6 +225,12 @@ pub fn set_totp_secret(tx: &Tx, user_id: &str, secret: Option<&[u8]>, requires_t
 pub fn totp_secret(conn: &Connection, user_id: &str) -> ApiResult<Option<Vec<u8>>> {
     let mut stmt = conn.prepare_cached("SELECT totp_secret FROM users WHERE id = ?1")?;
     Ok(stmt.query_row([user_id], |r| r.get(0)).optional()?.flatten())
+}
+
+/// Removes the user's passkey (`passkey_auth_enabled: false`).
+pub fn delete_passkey(tx: &Tx, user_id: &str) -> ApiResult<()> {
+    tx.prepare_cached("DELETE FROM passkeys WHERE user_id = ?1")?.execute([user_id])?;
+    Ok(())
 }
 
 pub fn touch_last_active(tx: &Tx, user_id: &str, now: i64) -> ApiResult<()> {

@@ -23,6 +23,7 @@ mod oauth;
 mod oauth_accounts;
 mod openapi;
 mod owned_projects;
+mod passkeys;
 mod permissions;
 mod pipeline;
 mod projects;
