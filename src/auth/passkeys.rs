@@ -84,6 +84,17 @@ impl AuthService {
         Ok(project)
     }
 
+    /// Keeps a ceremony's challenge and state in a single-use 65-second code; returns the code.
+    async fn store_challenge(&self, project_id: &str, kind: &'static str, data: Value) -> ApiResult<String> {
+        let project_id = project_id.to_string();
+        self.infra
+            .db
+            .write(move |tx| {
+                verification::create(tx, &project_id, kind, &data, &json!({}), CHALLENGE_LIFETIME_MILLIS, now_millis())
+            })
+            .await
+    }
+
     /// `POST /auth/passkey/initiate-passkey-registration`: options for `navigator.credentials.create`.
     pub async fn initiate_passkey_registration(&self, auth: &RequestAuth) -> ApiResult<(Value, String)> {
         let project = self.passkey_project(auth)?.clone();
@@ -125,22 +136,7 @@ impl AuthService {
             "user_id": user_id,
             "state": serde_json::to_value(&state).map_err(ApiError::internal)?,
         });
-        let project_id = project.id.clone();
-        let code = self
-            .infra
-            .db
-            .write(move |tx| {
-                verification::create(
-                    tx,
-                    &project_id,
-                    REGISTRATION,
-                    &data,
-                    &json!({}),
-                    CHALLENGE_LIFETIME_MILLIS,
-                    now_millis(),
-                )
-            })
-            .await?;
+        let code = self.store_challenge(&project.id, REGISTRATION, data).await?;
         Ok((options, code))
     }
 
@@ -204,22 +200,7 @@ impl AuthService {
         });
         let data =
             json!({ "challenge": challenge, "state": serde_json::to_value(&state).map_err(ApiError::internal)? });
-        let project_id = project.id.clone();
-        let code = self
-            .infra
-            .db
-            .write(move |tx| {
-                verification::create(
-                    tx,
-                    &project_id,
-                    AUTHENTICATION,
-                    &data,
-                    &json!({}),
-                    CHALLENGE_LIFETIME_MILLIS,
-                    now_millis(),
-                )
-            })
-            .await?;
+        let code = self.store_challenge(&project.id, AUTHENTICATION, data).await?;
         Ok((options, code))
     }
 
