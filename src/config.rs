@@ -184,6 +184,9 @@ pub struct ServeArgs {
     /// provider. Comma-separated `TYPE=ISSUER` pairs; the flag may be repeated.
     #[arg(long = "oauth-issuer", env = "STACKD_OAUTH_ISSUERS", value_delimiter = ',')]
     pub oauth_issuers: Vec<String>,
+    /// Where Apple publishes the keys of its identity tokens (native Sign in with Apple).
+    #[arg(long, env = "STACKD_APPLE_JWKS_URL", default_value = "https://appleid.apple.com/auth/keys")]
+    pub apple_jwks_url: String,
 }
 
 /// Retry schedule of the e-mail outbox.
@@ -230,6 +233,8 @@ pub struct OAuthConfig {
     pub shared_credentials: BTreeMap<String, (String, String)>,
     /// Longest wait for one request to a provider.
     pub request_timeout: Duration,
+    /// Apple's identity-token keys (JWKS).
+    pub apple_jwks_url: String,
 }
 
 impl OAuthConfig {
@@ -319,6 +324,7 @@ impl Config {
                 issuers: BTreeMap::new(),
                 shared_credentials: BTreeMap::new(),
                 request_timeout: Duration::from_secs(2),
+                apple_jwks_url: "https://appleid.apple.com/auth/keys".into(),
             },
             // Fast polling and retries, so outage tests take seconds.
             webhooks: WebhookConfig {
@@ -405,6 +411,7 @@ impl Config {
             issuers: OAuthConfig::parse_issuers(&args.oauth_issuers)?,
             shared_credentials: OAuthConfig::shared_credentials_from_env(SHARED_OAUTH_TYPES),
             request_timeout: Duration::from_secs(10),
+            apple_jwks_url: args.apple_jwks_url,
         };
         Ok(Config {
             mail,

@@ -18,7 +18,7 @@ use crate::infra::Infra;
 use crate::oauth::service::{AuthorizeRequest, CallbackOutcome};
 use crate::oauth::{OAuthService, PUBLIC_CLIENT_SENTINEL};
 use crate::payload::PreSerializedJson;
-use crate::projects::access::AnyAuth;
+use crate::projects::access::{AnyAuth, ClientAuth};
 use crate::projects::KeyKind;
 use crate::web::Tag;
 
@@ -67,6 +67,21 @@ pub struct CallbackForm {
     pub error_description: Option<String>,
     /// Apple's first-sign-in user JSON (unused: the ID token carries the e-mail).
     pub user: Option<String>,
+}
+
+#[derive(Object)]
+#[oai(deny_unknown_fields)]
+pub struct AppleNativeBody {
+    /// Apple's identity token (a JWT).
+    pub id_token: String,
+}
+
+#[derive(Object)]
+pub struct AppleNativeResult {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub user_id: String,
+    pub is_new_user: bool,
 }
 
 /// OAuth 2 token request (form-encoded or JSON).
@@ -321,6 +336,19 @@ impl OAuthFlowApi {
     ) -> ApiResult<CallbackResponse> {
         let f = body.0;
         self.callback(req, f.state, f.code, f.error, f.error_description).await
+    }
+
+    /// Native Sign in with Apple: exchanges an Apple identity token (from the app's own Apple
+    /// sign-in) for a session. The token must be signed by Apple for one of the project's bundle ids.
+    #[oai(path = "/auth/oauth/callback/apple/native", method = "post", operation_id = "apple_native_sign_in")]
+    async fn apple_native(&self, auth: ClientAuth, body: Json<AppleNativeBody>) -> ApiResult<Json<AppleNativeResult>> {
+        let (session, is_new_user) = self.oauth.apple_native(auth.0.project(), &body.0.id_token).await?;
+        Ok(Json(AppleNativeResult {
+            access_token: session.access_token,
+            refresh_token: session.refresh_token,
+            user_id: session.user_id,
+            is_new_user,
+        }))
     }
 
     /// OAuth 2 token endpoint: the `authorization_code` grant finishing OAuth sign-in (PKCE), and

@@ -11,6 +11,7 @@
 
 pub mod accounts_api;
 pub mod api;
+pub mod apple;
 pub mod client;
 pub mod dev_provider;
 pub mod links;

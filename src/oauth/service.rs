@@ -18,6 +18,7 @@ use crate::db::{now_millis, Tx};
 use crate::error::{ApiError, ApiResult, KnownError};
 use crate::images::ImageInput;
 use crate::infra::Infra;
+use crate::oauth::apple::AppleVerifier;
 use crate::oauth::client::{ProviderClient, ProviderFailure, ResolvedProvider, TokenSet};
 use crate::oauth::providers::{provider_type, ProviderUser};
 use crate::oauth::{self as errors, store, OAuthAccount, PUBLIC_CLIENT_SENTINEL};
@@ -122,6 +123,7 @@ pub struct OAuthService {
     pub(super) auth: Arc<AuthService>,
     pub(super) users: Arc<UsersService>,
     client: ProviderClient,
+    apple: AppleVerifier,
     sealer: Sealer,
 }
 
@@ -165,7 +167,9 @@ impl OAuthService {
     ) -> OAuthService {
         let client = ProviderClient::new(infra.config.oauth.request_timeout);
         let sealer = Sealer::new(&infra.config.server_secret, "oauth-provider-tokens");
-        OAuthService { infra, projects, auth, users, client, sealer }
+        let oauth = &infra.config.oauth;
+        let apple = AppleVerifier::new(oauth.apple_jwks_url.clone(), oauth.request_timeout);
+        OAuthService { infra, projects, auth, users, client, apple, sealer }
     }
 
     fn base_url(&self) -> &str {
@@ -655,6 +659,35 @@ impl OAuthService {
             })
             .await?;
         outcome
+    }
+
+    /// `POST /auth/oauth/callback/apple/native` (spec 10 §10.5): signs in (or up) with an Apple
+    /// identity token from a native app. Returns the session and whether the user is new.
+    pub async fn apple_native(self: &Arc<Self>, project: &Project, id_token: &str) -> ApiResult<(IssuedSession, bool)> {
+        let setting = Self::setting(project, "apple")?;
+        let bundles = setting.apple_bundle_ids.clone().unwrap_or_default();
+        if bundles.is_empty() {
+            return Err(KnownError::new(
+                "APPLE_BUNDLE_ID_NOT_CONFIGURED",
+                400,
+                "Native Sign in with Apple needs the app's bundle id in the project's Apple provider settings.",
+            )
+            .into());
+        }
+        let invalid =
+            || KnownError::new("INVALID_APPLE_CREDENTIALS", 400, "The Apple identity token is invalid or expired.");
+        let claims = self.apple.verify(id_token, &bundles, now_millis() / 1000).await.ok_or_else(invalid)?;
+        let kind = provider_type("apple").ok_or_else(errors::provider_not_found_or_not_enabled)?;
+        let provider_user = crate::oauth::providers::normalize(kind, true, &claims).ok_or_else(invalid)?;
+        let (me, project) = (self.clone(), project.clone());
+        self.infra
+            .db
+            .write(move |tx| {
+                let (user_id, _, is_new_user) = me.sign_in_or_up_in(tx, &project, "apple", &provider_user, None)?;
+                let user = user_store::require(tx, &project.id, &user_id)?;
+                Ok((me.auth.issue_session_in(tx, &project, &user, DEFAULT_SESSION_MILLIS, false)?, is_new_user))
+            })
+            .await
     }
 
     // --- connected accounts (spec 10 §10.7) -------------------------------------------------

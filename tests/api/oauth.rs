@@ -550,3 +550,76 @@ async fn the_development_provider_exists_only_in_development_mode() {
     assert_eq!(r.status, 400);
     assert!(r.text.contains("STACK_GITHUB_CLIENT_ID"), "{}", r.text);
 }
+
+/// An Apple-style identity token (RS256) signed by `key`.
+fn apple_token(key: &openssl::pkey::PKey<openssl::pkey::Private>, claims: Value) -> String {
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let signed = format!(
+        "{}.{}",
+        b64.encode(json!({"alg": "RS256", "kid": "apple-1"}).to_string()),
+        b64.encode(claims.to_string())
+    );
+    let mut signer = openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), key).unwrap();
+    signer.update(signed.as_bytes()).unwrap();
+    format!("{signed}.{}", b64.encode(signer.sign_to_vec().unwrap()))
+}
+
+#[tokio::test]
+async fn native_apple_sign_in_verifies_the_identity_token() {
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let rsa = openssl::rsa::Rsa::generate(2048).unwrap();
+    let jwks = json!({"keys": [{"kty": "RSA", "kid": "apple-1", "alg": "RS256", "use": "sig",
+        "n": b64.encode(rsa.n().to_vec()), "e": b64.encode(rsa.e().to_vec())}]});
+    let key = openssl::pkey::PKey::from_rsa(rsa).unwrap();
+    let stub = StubProvider::start();
+    stub.set_jwks(jwks.to_string());
+    let url = format!("{}/auth/keys", stub.issuer);
+    let app = spawn_app_with(move |c| c.oauth.apple_jwks_url = url).await;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let claims = |aud: &str, exp: i64| {
+        json!({"iss": "https://appleid.apple.com", "aud": aud, "sub": "001234.apple", "email": "fruit@example.com",
+               "email_verified": "true", "iat": now, "exp": exp})
+    };
+    let native =
+        |token: String| app.post("/api/v1/auth/oauth/callback/apple/native").client().json(json!({"id_token": token}));
+
+    native(apple_token(&key, claims("com.example.app", now + 600)))
+        .send()
+        .await
+        .assert_known(400, "OAUTH_PROVIDER_NOT_FOUND_OR_NOT_ENABLED");
+    app.configure(json!({"oauth_providers": [{"id": "apple", "type": "standard", "client_id": "com.example.web", "client_secret": "s"}]})).await;
+    native(apple_token(&key, claims("com.example.app", now + 600)))
+        .send()
+        .await
+        .assert_known(400, "APPLE_BUNDLE_ID_NOT_CONFIGURED");
+    app.configure(json!({"oauth_providers": [{"id": "apple", "type": "standard", "client_id": "com.example.web", "client_secret": "s",
+        "apple_bundle_ids": ["com.example.app"]}]}))
+    .await;
+
+    let first = native(apple_token(&key, claims("com.example.app", now + 600))).send().await;
+    first.assert_status(200);
+    let first = first.json();
+    assert_eq!(first["is_new_user"], true);
+    let user = me(&app, first["access_token"].as_str().unwrap()).await;
+    assert_eq!(user["primary_email"], "fruit@example.com");
+    assert_eq!(user["primary_email_verified"], true);
+    assert_eq!(user["oauth_providers"][0]["account_id"], "001234.apple");
+    let again = native(apple_token(&key, claims("com.example.app", now + 600))).send().await.json();
+    assert_eq!((again["is_new_user"].clone(), again["user_id"].clone()), (json!(false), first["user_id"].clone()));
+
+    // Another app's token, an expired one, another key's signature, garbage.
+    native(apple_token(&key, claims("com.other.app", now + 600)))
+        .send()
+        .await
+        .assert_known(400, "INVALID_APPLE_CREDENTIALS");
+    native(apple_token(&key, claims("com.example.app", now - 10)))
+        .send()
+        .await
+        .assert_known(400, "INVALID_APPLE_CREDENTIALS");
+    let stranger = openssl::pkey::PKey::from_rsa(openssl::rsa::Rsa::generate(2048).unwrap()).unwrap();
+    native(apple_token(&stranger, claims("com.example.app", now + 600)))
+        .send()
+        .await
+        .assert_known(400, "INVALID_APPLE_CREDENTIALS");
+    native("not.a.jwt".into()).send().await.assert_known(400, "INVALID_APPLE_CREDENTIALS");
+}

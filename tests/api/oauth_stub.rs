@@ -1,7 +1,7 @@
 //! A misbehaving OpenID Connect provider on an ephemeral loopback port: its discovery document
 //! is correct, its token endpoint fails the way the test sets (500, a hang, `invalid_grant`,
 //! `access_denied`, `invalid_client`) or succeeds, and its user-info endpoint answers with a fixed
-//! user (or 503).
+//! user (or 503); it also serves a JWKS at `/auth/keys`, Apple's path.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -22,6 +22,8 @@ pub enum TokenMode {
 pub struct StubProvider {
     pub issuer: String,
     mode: Arc<Mutex<TokenMode>>,
+    /// Served at `/auth/keys` (Apple's JWKS path).
+    jwks: Arc<Mutex<String>>,
 }
 
 impl StubProvider {
@@ -29,11 +31,12 @@ impl StubProvider {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let issuer = format!("http://{}", listener.local_addr().unwrap());
         let mode = Arc::new(Mutex::new(TokenMode::Ok));
-        let (m, iss) = (mode.clone(), issuer.clone());
+        let jwks = Arc::new(Mutex::new(r#"{"keys":[]}"#.to_string()));
+        let (m, iss, keys) = (mode.clone(), issuer.clone(), jwks.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { continue };
-                let (m, iss) = (m.clone(), iss.clone());
+                let (m, iss, keys) = (m.clone(), iss.clone(), keys.clone());
                 std::thread::spawn(move || {
                     let mut reader = BufReader::new(stream.try_clone().unwrap());
                     let mut request_line = String::new();
@@ -79,6 +82,8 @@ impl StubProvider {
                             TokenMode::InvalidClient => (401, r#"{"error":"invalid_client"}"#.into()),
                             TokenMode::AccessDenied => (400, r#"{"error":"access_denied"}"#.into()),
                         }
+                    } else if path.starts_with("/auth/keys") {
+                        (200, keys.lock().unwrap().clone())
                     } else if path.starts_with("/userinfo") {
                         match mode {
                             TokenMode::UserInfoDown => (503, "{}".into()),
@@ -100,7 +105,11 @@ impl StubProvider {
                 });
             }
         });
-        StubProvider { issuer, mode }
+        StubProvider { issuer, mode, jwks }
+    }
+
+    pub fn set_jwks(&self, jwks: String) {
+        *self.jwks.lock().unwrap() = jwks;
     }
 
     pub fn set(&self, mode: TokenMode) {
