@@ -293,6 +293,8 @@ fn print_dev_banner(base_url: &str, created: bool, dev_mailbox: bool, mailbox_ad
          \n  Secret server key:          {}\
          \n  Super secret admin key:     {}\
          \n{mail}\
+         \n  OAuth:                      GitHub, Google, Microsoft, Spotify sign in through the development\
+         \n                              provider at {base_url}/dev-oauth (type any e-mail on its page)\
          \n\n  These keys and the development server secret are public: never use --dev in production.\n",
         if created { "created project `internal`" } else { "project `internal` already existed" },
         projects::DEV_PUBLISHABLE_CLIENT_KEY,
