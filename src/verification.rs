@@ -109,6 +109,10 @@ pub fn parse(code: &str) -> ApiResult<String> {
 /// Steps 1–3 of spec 10 §3: find, count the attempt, then not found → expired → used → too many.
 /// The outer `Result` is for database failures; the inner one is the verdict.
 pub fn check(tx: &Tx, project_id: &str, kind: &str, code: &str, now: i64) -> ApiResult<Result<ValidCode, KnownError>> {
+    // Callers `parse` first; a code of another shape cannot exist (and has no nonce to count).
+    if code.len() != CODE_LENGTH || !code.is_ascii() {
+        return Ok(Err(KnownError::verification_code_not_found()));
+    }
     let found = tx
         .query_row(
             "SELECT id, data, expires_at, used_at, attempt_count, method FROM verification_codes

@@ -28,6 +28,8 @@ use crate::users::store as user_store;
 use crate::verification;
 
 pub const PASSKEY_SIGN_IN_PER_IP: Limit = Limit::per_minute("passkey-sign-in/ip", 30);
+/// Unauthenticated challenges stored per client address.
+pub const PASSKEY_CHALLENGE_PER_IP: Limit = Limit::per_minute("passkey-challenge/ip", 60);
 
 const REGISTRATION: &str = "PASSKEY_REGISTRATION_CHALLENGE";
 const AUTHENTICATION: &str = "PASSKEY_AUTHENTICATION_CHALLENGE";
@@ -185,6 +187,7 @@ impl AuthService {
     /// `POST /auth/passkey/initiate-passkey-authentication`: options for `navigator.credentials.get`.
     pub async fn initiate_passkey_authentication(&self, auth: &RequestAuth) -> ApiResult<(Value, String)> {
         let project = self.passkey_project(auth)?.clone();
+        self.limit(PASSKEY_CHALLENGE_PER_IP, client_key)?;
         let rp = relying_party(&project, None).ok_or_else(|| ApiError::internal("relying party"))?;
         let builder = rp
             .new_challenge_authenticate_builder(vec![], Some(UserVerificationPolicy::Preferred))

@@ -12,6 +12,7 @@ use crate::auth::api::{required_user, SignInResult};
 use crate::auth::AuthService;
 use crate::error::ApiResult;
 use crate::projects::access::ClientAuth;
+use crate::verification;
 use crate::web::Tag;
 
 pub struct PasskeysApi {
@@ -74,7 +75,8 @@ impl PasskeysApi {
     async fn register(&self, auth: ClientAuth, body: Json<RegisterPasskeyBody>) -> ApiResult<Json<RegisteredPasskey>> {
         required_user(&auth.0)?;
         let b = body.0;
-        let user_handle = self.auth.register_passkey(&auth.0, b.code, b.credential).await?;
+        let code = verification::parse(&b.code)?;
+        let user_handle = self.auth.register_passkey(&auth.0, code, b.credential).await?;
         Ok(Json(RegisteredPasskey { user_handle }))
     }
 
@@ -98,7 +100,8 @@ impl PasskeysApi {
     #[oai(path = "/auth/passkey/sign-in", method = "post", operation_id = "sign_in_with_passkey")]
     async fn sign_in(&self, auth: ClientAuth, body: Json<PasskeySignInBody>) -> ApiResult<Json<SignInResult>> {
         let b = body.0;
-        let session = self.auth.sign_in_with_passkey(&auth.0, b.code, b.authentication_response).await?;
+        let code = verification::parse(&b.code)?;
+        let session = self.auth.sign_in_with_passkey(&auth.0, code, b.authentication_response).await?;
         Ok(Json(SignInResult {
             access_token: session.access_token,
             refresh_token: session.refresh_token,

@@ -173,6 +173,9 @@ pub fn restrict(changes: &mut crate::users::changes::UserChanges, restriction: O
     }
 }
 
+/// Deepest nesting of parentheses, lists and maps a condition may use.
+const MAX_NESTING: usize = 32;
+
 fn unsupported(ftx: &FunctionContext) -> Result<Value, ExecutionError> {
     Err(ftx.error(
         "only supported on email, emailDomain, countryCode, authMethod and oauthProvider with a double-quoted literal",
@@ -188,6 +191,18 @@ pub fn evaluate_condition(condition: &str, ctx: &SignUpContext) -> Result<bool, 
         ("authMethod", ctx.auth_method.as_str()),
         ("oauthProvider", ctx.oauth_provider.as_str()),
     ];
+    // The parser recurses per nesting level; keep it far from the thread's stack limit.
+    let mut depth = 0usize;
+    for c in condition.chars() {
+        match c {
+            '(' | '[' | '{' => depth += 1,
+            ')' | ']' | '}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        if depth > MAX_NESTING {
+            return Err(format!("the condition nests deeper than {MAX_NESTING} levels"));
+        }
+    }
     let source = preprocess(condition, &strings)?;
     // The parser has `panic!`s on inputs it does not expect; a condition must never take a
     // request down with it.

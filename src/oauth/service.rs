@@ -24,10 +24,13 @@ use crate::oauth::providers::{provider_type, ProviderUser};
 use crate::oauth::{self as errors, store, OAuthAccount, PUBLIC_CLIENT_SENTINEL};
 use crate::projects::config::OAuthProviderSetting;
 use crate::projects::{KeyKind, Project, ProjectEntry, ProjectsService};
+use crate::rate_limit::Limit;
 use crate::sessions::DEFAULT_SESSION_MILLIS;
 use crate::users::changes::{self, UserChanges};
 use crate::users::{store as user_store, UsersService};
 
+/// OAuth sign-ins started per client address (each one stores a pending authorization).
+pub const AUTHORIZE_PER_IP: Limit = Limit::per_minute("oauth-authorize/ip", 60);
 /// A pending authorization lives this long (spec 10 §10.2).
 const OUTER_STATE_MILLIS: i64 = 10 * 60 * 1000;
 /// An authorization code handed to the SDK lives this long.
@@ -259,6 +262,11 @@ impl OAuthService {
 
     /// `GET /auth/oauth/authorize/{provider_id}` (spec 10 §10.2).
     pub async fn authorize(&self, req: AuthorizeRequest) -> ApiResult<Authorized> {
+        // Each authorization stores a pending row: bounded per client address.
+        if self.infra.limiter.enabled() {
+            let ip = crate::request_info::client_ip().map(|ip| ip.to_string()).unwrap_or_default();
+            self.infra.limiter.check(AUTHORIZE_PER_IP, &ip)?;
+        }
         let invalid_client = || KnownError::invalid_oauth_client_id_or_secret(Some(&req.client_id));
         let entry = self.client_project(&req.client_id).await?.ok_or_else(invalid_client)?;
         Self::check_client_key(&entry, &req.client_secret)?;

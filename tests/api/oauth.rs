@@ -623,3 +623,16 @@ async fn native_apple_sign_in_verifies_the_identity_token() {
         .assert_known(400, "INVALID_APPLE_CREDENTIALS");
     native("not.a.jwt".into()).send().await.assert_known(400, "INVALID_APPLE_CREDENTIALS");
 }
+
+#[tokio::test]
+async fn starting_oauth_sign_ins_is_rate_limited_per_address() {
+    let app = spawn_app_with(|c| c.rate_limits = true).await;
+    let b = Browser::new();
+    for _ in 0..60 {
+        assert_eq!(b.get(&authorize_url(&app, "github", &[])).await.status, 307);
+    }
+    let r = b.get(&authorize_url(&app, "github", &[])).await;
+    assert_eq!(r.status, 429, "{}", r.text);
+    assert!(r.headers.get("retry-after").is_some());
+    assert_eq!(app.db_scalar("SELECT COUNT(*) FROM oauth_outer_states"), 60);
+}

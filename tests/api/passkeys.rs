@@ -194,6 +194,9 @@ async fn wrong_origins_unknown_credentials_and_tampering_are_refused() {
     let body = sign_in(&app, &code, &response).await.assert_known(400, "PASSKEY_AUTHENTICATION_FAILED");
     assert!(body["error"].as_str().unwrap().contains("signature"), "{body}");
 
+    // Malformed codes are schema errors, never a crash.
+    sign_in(&app, "LPT1", &json!("x")).await.assert_known(400, "SCHEMA_ERROR");
+
     // Access: registration needs a signed-in user.
     app.post("/api/v1/auth/passkey/initiate-passkey-registration")
         .client()
