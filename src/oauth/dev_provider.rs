@@ -117,17 +117,7 @@ struct AuthorizeParams {
     action: Option<String>,
 }
 
-const CARRIED: &[&str] = &[
-    "client_id",
-    "redirect_uri",
-    "state",
-    "scope",
-    "nonce",
-    "code_challenge",
-    "code_challenge_method",
-    "response_mode",
-];
-
+/// The authorization request's parameters the consent form carries to its POST.
 fn carried(p: &AuthorizeParams) -> [(&'static str, Option<&String>); 8] {
     [
         ("client_id", p.client_id.as_ref()),
@@ -142,7 +132,6 @@ fn carried(p: &AuthorizeParams) -> [(&'static str, Option<&String>); 8] {
 }
 
 fn consent_page(kind: &str, p: &AuthorizeParams, problem: Option<&str>) -> Response {
-    debug_assert_eq!(CARRIED.len(), carried(p).len());
     let hidden: String = carried(p)
         .iter()
         .filter_map(|(k, v)| v.map(|v| format!(r#"<input type="hidden" name="{k}" value="{}">"#, html_escape(v))))

@@ -309,17 +309,16 @@ impl OAuthService {
             Some(extra) => format!("{} {extra}", p.kind.base_scope),
             None => p.kind.base_scope.to_string(),
         };
+        let callback = inner_redirect_uri(self.base_url(), p.kind.name);
         let mut pairs = vec![
             ("client_id", p.client_id.as_str()),
-            ("redirect_uri", ""),
+            ("redirect_uri", callback.as_str()),
             ("response_type", "code"),
             ("scope", scope.as_str()),
             ("state", inner_state.as_str()),
             ("access_type", "offline"),
             ("prompt", "consent"),
         ];
-        let callback = inner_redirect_uri(self.base_url(), p.kind.name);
-        pairs[1].1 = callback.as_str();
         let challenge = pkce_challenge(&inner_verifier);
         if p.kind.pkce {
             pairs.push(("code_challenge", challenge.as_str()));
