@@ -254,6 +254,9 @@ pub fn app(s: &Services) -> impl Endpoint {
     }
     route
         .at("/health", poem::get(crate::system::health).data(s.infra.db.clone()))
+        .at("/health/live", poem::get(crate::system::live))
+        .at("/health/ready", poem::get(crate::system::ready).data(s.infra.db.clone()))
+        .at("/metrics", poem::get(crate::system::metrics).data(s.infra.clone()))
         .at("/api/v1/docs", docs.clone())
         .at("/api/v1/docs/", docs)
         .at(

@@ -66,6 +66,18 @@ pub fn opt_json_weight(v: &Option<Value>) -> usize {
 pub trait Invalidate: Send + Sync {
     fn invalidate(&self, key: &[u8]);
     fn clear(&self);
+    /// Size and hit counts, for `/metrics` (listeners that hold nothing have none).
+    fn stats(&self, _table: &'static str) -> Option<CacheStats> {
+        None
+    }
+}
+
+pub struct CacheStats {
+    pub table: &'static str,
+    pub entries: usize,
+    pub bytes: usize,
+    pub hits: u64,
+    pub misses: u64,
 }
 
 /// Proof that a read started before any later invalidation of its key.
@@ -95,6 +107,8 @@ pub struct ReadCache<V> {
     hasher: std::collections::hash_map::RandomState,
     max_bytes: usize,
     max_entry_bytes: usize,
+    hits: AtomicU64,
+    misses: AtomicU64,
 }
 
 /// Per-entry bookkeeping (key box, map slot, order slot), counted against the budget.
@@ -108,6 +122,8 @@ impl<V: Clone + Weigh> ReadCache<V> {
             hasher: Default::default(),
             max_bytes,
             max_entry_bytes,
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
         }
     }
 
@@ -117,7 +133,10 @@ impl<V: Clone + Weigh> ReadCache<V> {
 
     pub fn get<K: Borrow<[u8]> + ?Sized>(&self, key: &K) -> Option<V> {
         let inner = self.inner.read().expect("cache lock");
-        inner.map.get(key.borrow()).map(|e| e.value.clone())
+        let found = inner.map.get(key.borrow()).map(|e| e.value.clone());
+        let counter = if found.is_some() { &self.hits } else { &self.misses };
+        counter.fetch_add(1, Ordering::Relaxed);
+        found
     }
 
     /// Take before reading the database for `key`.
@@ -188,6 +207,17 @@ impl<V: Clone + Weigh + Send + Sync> Invalidate for ReadCache<V> {
         inner.map.clear();
         inner.order.clear();
         inner.bytes = 0;
+    }
+
+    fn stats(&self, table: &'static str) -> Option<CacheStats> {
+        let inner = self.inner.read().expect("cache lock");
+        Some(CacheStats {
+            table,
+            entries: inner.map.len(),
+            bytes: inner.bytes,
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+        })
     }
 }
 

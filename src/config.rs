@@ -35,6 +35,56 @@ pub enum Command {
     Project(ProjectCommand),
     /// Print the OpenAPI specification (JSON) to standard output.
     Openapi,
+    /// Copy the database to a new file, consistently, while a server may keep serving from it
+    /// (SQLite's online backup API).
+    Backup {
+        /// The new file (must not exist yet).
+        #[arg(long)]
+        to: PathBuf,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Replace the database with a backup. Refused while a server runs on the database; the
+    /// replaced file is kept as `<db>.before-restore`.
+    Restore {
+        /// The backup file (checked with `PRAGMA integrity_check` first).
+        file: PathBuf,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Move users in and out as JSON Lines.
+    #[command(subcommand)]
+    Users(UsersCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UsersCommand {
+    /// Write every user of a project, one JSON object per line (works while a server runs).
+    Export {
+        /// The project whose users are written.
+        #[arg(long, default_value = "internal")]
+        project: String,
+        /// Output file; standard output when absent.
+        #[arg(long)]
+        to: Option<PathBuf>,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Read users written by `export` (or made to its format) into a project. Users already
+    /// present are skipped, so it can be re-run; invalid lines are reported with their number
+    /// and skipped. Run it while no server is using the database.
+    Import {
+        /// The JSON Lines file; `-` for standard input.
+        file: PathBuf,
+        /// The project that receives the users.
+        #[arg(long, default_value = "internal")]
+        project: String,
+        /// Lines committed per transaction.
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        batch: u32,
+        #[command(flatten)]
+        db: DbArgs,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -112,6 +162,10 @@ pub struct DbArgs {
     /// SQLite `synchronous` level: `full` (an acknowledged write survives power loss) or `normal`.
     #[arg(long, env = "STACKD_SYNCHRONOUS", default_value = "full", value_parser = ["full", "normal"])]
     pub synchronous: String,
+    /// Largest size the database may grow to, in MiB (SQLite's `max_page_count`). Past it, writes
+    /// fail with `507` and reads keep working; deleting data or raising the limit lets writes resume.
+    #[arg(long, env = "STACKD_MAX_DB_SIZE_MB")]
+    pub max_db_size_mb: Option<u64>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -187,6 +241,28 @@ pub struct ServeArgs {
     /// Where Apple publishes the keys of its identity tokens (native Sign in with Apple).
     #[arg(long, env = "STACKD_APPLE_JWKS_URL", default_value = "https://appleid.apple.com/auth/keys")]
     pub apple_jwks_url: String,
+    /// Log line format on standard error: `text` (for people) or `json` (one object per line, for
+    /// log collectors). Every line logged while serving a request carries its `request_id`.
+    #[arg(long, env = "STACKD_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
+    /// Scheduled backups: a directory that receives a consistent copy of the database every
+    /// `--backup-every`, keeping the newest `--backup-keep`.
+    #[arg(long, env = "STACKD_BACKUP_DIR")]
+    pub backup_dir: Option<PathBuf>,
+    /// How often a scheduled backup is taken, e.g. `1h`, `30min`.
+    #[arg(long, env = "STACKD_BACKUP_EVERY", default_value = "1h", value_parser = parse_duration)]
+    pub backup_every: Duration,
+    /// How many scheduled backups are kept (older ones are deleted).
+    #[arg(long, env = "STACKD_BACKUP_KEEP", default_value_t = 24, value_parser = clap::value_parser!(u32).range(1..))]
+    pub backup_keep: u32,
+}
+
+/// Scheduled backups (`--backup-dir`).
+#[derive(Debug, Clone)]
+pub struct BackupSchedule {
+    pub dir: PathBuf,
+    pub every: Duration,
+    pub keep: usize,
 }
 
 /// Retry schedule of the e-mail outbox.
@@ -283,6 +359,9 @@ pub struct Config {
     pub listen: SocketAddr,
     pub db_path: PathBuf,
     pub synchronous_full: bool,
+    /// `--max-db-size-mb`, in bytes.
+    pub max_db_bytes: Option<u64>,
+    pub backups: Option<BackupSchedule>,
     pub server_secret: String,
     /// Origin used in issuers and links, without a trailing slash; `None` = `http://<bound address>`.
     pub base_url: Option<String>,
@@ -310,6 +389,8 @@ impl Config {
             listen: "127.0.0.1:0".parse().expect("valid address"),
             db_path,
             synchronous_full: false,
+            max_db_bytes: None,
+            backups: None,
             server_secret: DEV_SERVER_SECRET.into(),
             base_url: None,
             access_token_ttl: Duration::from_secs(600),
@@ -420,6 +501,12 @@ impl Config {
             listen: args.listen,
             db_path: args.db.path,
             synchronous_full: args.db.synchronous == "full",
+            max_db_bytes: args.db.max_db_size_mb.map(|mb| mb.saturating_mul(1024 * 1024)),
+            backups: args.backup_dir.map(|dir| BackupSchedule {
+                dir,
+                every: args.backup_every,
+                keep: args.backup_keep as usize,
+            }),
             server_secret,
             base_url,
             access_token_ttl: args.access_token_ttl,

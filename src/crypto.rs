@@ -68,35 +68,93 @@ pub fn last_four(secret: &str) -> String {
 }
 
 pub mod password {
-    use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-    use argon2::{Algorithm, Argon2, Params, Version};
+    use std::cell::RefCell;
+
+    use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
+    use argon2::{Algorithm, Argon2, Block, Params, Version};
 
     /// OWASP's argon2id baseline: 19 MiB, 2 passes, 1 lane.
-    fn argon2() -> Argon2<'static> {
-        Argon2::new(
-            Algorithm::Argon2id,
-            Version::V0x13,
-            Params::new(19 * 1024, 2, 1, None).expect("valid argon2 params"),
-        )
+    const M_COST_KIB: u32 = 19 * 1024;
+    /// Imported hashes asking for more memory than this do not verify (a guard, not a format rule).
+    const MAX_M_COST_KIB: u32 = 256 * 1024;
+
+    thread_local! {
+        /// argon2's working memory, kept by each thread that hashes (the hashing pool's few
+        /// threads) instead of 19 MiB allocated, faulted in and freed per password.
+        static BLOCKS: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+    }
+
+    fn with_blocks<R>(m_cost_kib: u32, f: impl FnOnce(&mut [Block]) -> R) -> R {
+        let n = m_cost_kib as usize; // one block is 1 KiB
+        if m_cost_kib > M_COST_KIB {
+            // A stronger imported hash: its memory is freed again right after.
+            return f(&mut vec![Block::default(); n]);
+        }
+        BLOCKS.with(|blocks| {
+            let mut blocks = blocks.borrow_mut();
+            if blocks.len() < n {
+                blocks.resize(n, Block::default());
+            }
+            f(&mut blocks[..n])
+        })
+    }
+
+    /// Runs argon2 with `params` over `password` and the raw `salt` into `out`.
+    fn compute(
+        algorithm: Algorithm,
+        version: Version,
+        params: Params,
+        password: &[u8],
+        salt: &[u8],
+        out: &mut [u8],
+    ) -> bool {
+        let m_cost = params.m_cost();
+        let argon2 = Argon2::new(algorithm, version, params);
+        with_blocks(m_cost, |blocks| argon2.hash_password_into_with_memory(password, salt, out, blocks).is_ok())
     }
 
     pub fn hash(password: &str) -> String {
         let salt = SaltString::generate(&mut rand::thread_rng());
-        argon2()
-            .hash_password(password.as_bytes(), &salt)
-            .expect("argon2 hashing cannot fail with valid params")
-            .to_string()
+        let params = Params::new(M_COST_KIB, 2, 1, Some(32)).expect("valid argon2 params");
+        let mut salt_bytes = [0u8; 64];
+        let raw_salt = salt.as_salt().decode_b64(&mut salt_bytes).expect("a generated salt decodes");
+        let mut out = [0u8; 32];
+        assert!(compute(Algorithm::Argon2id, Version::V0x13, params.clone(), password.as_bytes(), raw_salt, &mut out));
+        PasswordHash {
+            algorithm: Algorithm::Argon2id.ident(),
+            version: Some(Version::V0x13.into()),
+            params: ParamsString::try_from(&params).expect("argon2 params encode"),
+            salt: Some(salt.as_salt()),
+            hash: Some(Output::new(&out).expect("32 bytes is a valid output length")),
+        }
+        .to_string()
     }
 
-    /// Verifies a password against a stored argon2id or bcrypt (`$2a$`/`$2b$`/`$2y$`) hash.
+    /// Verifies a password against a stored argon2 (PHC string) or bcrypt (`$2a$`/`$2b$`/`$2y$`) hash.
     pub fn verify(password: &str, stored: &str) -> bool {
         if stored.starts_with("$2") {
             return bcrypt::verify(password, stored).unwrap_or(false);
         }
-        match PasswordHash::new(stored) {
-            Ok(parsed) => argon2().verify_password(password.as_bytes(), &parsed).is_ok(),
-            Err(_) => false,
+        let Ok(parsed) = PasswordHash::new(stored) else { return false };
+        let (Ok(algorithm), Some(expected), Some(salt)) =
+            (Algorithm::try_from(parsed.algorithm), parsed.hash, parsed.salt)
+        else {
+            return false;
+        };
+        let version = match parsed.version.map(Version::try_from) {
+            None => Version::V0x13,
+            Some(Ok(v)) => v,
+            Some(Err(_)) => return false,
+        };
+        let Ok(params) = Params::try_from(&parsed) else { return false };
+        if params.m_cost() > MAX_M_COST_KIB {
+            return false;
         }
+        let mut salt_bytes = [0u8; 64];
+        let Ok(raw_salt) = salt.decode_b64(&mut salt_bytes) else { return false };
+        let mut out = vec![0u8; expected.len()];
+        compute(algorithm, version, params, password.as_bytes(), raw_salt, &mut out)
+            && super::hashes_equal(&out, expected.as_bytes())
     }
 
     /// Burns the same time as a real verification, so unknown e-mails cannot be told apart by timing.
@@ -195,5 +253,26 @@ mod tests {
         assert!(password::is_importable_bcrypt(&b));
         assert!(password::verify("hunter22", &b));
         assert!(!password::is_importable_bcrypt("$argon2id$v=19$m=1,t=1,p=1$abc$def"));
+    }
+
+    /// Our hashing keeps argon2's memory per thread; the PHC strings must still be exactly what
+    /// the argon2 crate's own hasher makes and checks, whatever their parameters.
+    #[test]
+    fn argon2_hashes_agree_with_the_reference_hasher() {
+        use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+        let ours = password::hash("pässword");
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(argon2::Argon2::default().verify_password("pässword".as_bytes(), &parsed).is_ok());
+        for (algorithm, m_cost) in [(argon2::Algorithm::Argon2id, 8 * 1024), (argon2::Algorithm::Argon2i, 32 * 1024)] {
+            let params = argon2::Params::new(m_cost, 1, 1, None).unwrap();
+            let reference = argon2::Argon2::new(algorithm, argon2::Version::V0x13, params)
+                .hash_password(b"imported", &SaltString::generate(&mut rand::thread_rng()))
+                .unwrap()
+                .to_string();
+            assert!(password::verify("imported", &reference), "{reference}");
+            assert!(!password::verify("imported!", &reference));
+        }
+        assert!(!password::verify("x", "$argon2id$v=19$m=1048576,t=1,p=1$c29tZXNhbHQ$aGFzaA"));
+        assert!(!password::verify("x", "not a hash"));
     }
 }

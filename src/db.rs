@@ -9,14 +9,18 @@
 
 use std::cell::RefCell;
 use std::path::Path;
-use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock, RwLock};
+use std::time::{Duration, Instant};
 
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::histogram::Histogram;
 use r2d2::Pool;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, Transaction, TransactionBehavior};
+use tokio::sync::Semaphore;
 
-use crate::cache::{Invalidate, ReadCache, Ticket, Weigh};
+use crate::cache::{CacheStats, Invalidate, ReadCache, Ticket, Weigh};
 use crate::error::{ApiError, ApiResult};
 
 mod embedded {
@@ -32,11 +36,69 @@ pub enum Change {
 
 type Registry = Arc<RwLock<Vec<(&'static str, Arc<dyn Invalidate>)>>>;
 
+/// Connections that read at once (and so blocking threads that hold one).
+const READERS: usize = 8;
+/// Requests allowed to wait for a read connection, and for the writer; past these a request is
+/// shed with `503` + `Retry-After` instead of joining a queue that only grows.
+const MAX_WAITING_READS: usize = 4096;
+const MAX_WAITING_WRITES: usize = 1024;
+/// How long a statement waits for a lock held by another process before it fails (`503`).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
 #[derive(Clone)]
 pub struct Db {
     read: Pool<SqliteConnectionManager>,
     write: Pool<SqliteConnectionManager>,
     caches: Registry,
+    /// Waiting happens here, as async tasks, not as blocked threads: a thread is taken only once
+    /// a connection is free.
+    readers: Arc<Gate>,
+    writer: Arc<Gate>,
+    /// Time per write transaction, waiting for the writer included (see [`crate::metrics`]).
+    pub write_seconds: Histogram,
+    /// Writes shed because [`MAX_WAITING_WRITES`] were already waiting.
+    pub write_rejections: Counter,
+}
+
+/// A bounded waiting room in front of a fixed number of connections.
+struct Gate {
+    permits: Arc<Semaphore>,
+    waiting: AtomicUsize,
+    max_waiting: usize,
+}
+
+impl Gate {
+    fn new(connections: usize, max_waiting: usize) -> Gate {
+        Gate { permits: Arc::new(Semaphore::new(connections)), waiting: AtomicUsize::new(0), max_waiting }
+    }
+
+    async fn enter(&self) -> ApiResult<tokio::sync::OwnedSemaphorePermit> {
+        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_waiting {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            return Err(ApiError::Overloaded { retry_after_secs: 1 });
+        }
+        let permit = self.permits.clone().acquire_owned().await;
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        permit.map_err(ApiError::internal)
+    }
+}
+
+/// Times SQLite met a lock held by another connection or process and waited (all databases of
+/// the process; SQLite's busy handler is a plain function).
+pub fn busy_retries() -> &'static Counter {
+    static RETRIES: LazyLock<Counter> = LazyLock::new(Counter::default);
+    &RETRIES
+}
+
+/// SQLite's busy handler: counts the retry, sleeps a little, gives up after [`BUSY_TIMEOUT`].
+fn on_busy(attempt: i32) -> bool {
+    busy_retries().inc();
+    const STEP_MS: u64 = 5;
+    if u64::try_from(attempt).unwrap_or(u64::MAX).saturating_mul(STEP_MS) >= BUSY_TIMEOUT.as_millis() as u64 {
+        return false;
+    }
+    std::thread::sleep(Duration::from_millis(STEP_MS));
+    true
 }
 
 /// A write transaction shared by the services taking part in one request.
@@ -64,12 +126,18 @@ impl Tx<'_> {
     }
 }
 
-fn manager(path: &Path, synchronous_full: bool) -> SqliteConnectionManager {
+/// SQLite's default page size, which our databases keep.
+const PAGE_SIZE: u64 = 4096;
+
+fn manager(path: &Path, synchronous_full: bool, max_bytes: Option<u64>) -> SqliteConnectionManager {
     let sync = if synchronous_full { "FULL" } else { "NORMAL" };
+    // max_page_count is a per-connection setting: every connection gets it.
+    let max_pages = max_bytes.map_or(String::new(), |b| format!("PRAGMA max_page_count = {};", (b / PAGE_SIZE).max(1)));
     SqliteConnectionManager::file(path).with_init(move |c| {
         c.execute_batch(&format!(
-            "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; PRAGMA synchronous = {sync};"
+            "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = {sync}; {max_pages}"
         ))?;
+        c.busy_handler(Some(on_busy))?;
         c.set_prepared_statement_cache_capacity(128);
         Ok(())
     })
@@ -78,8 +146,14 @@ fn manager(path: &Path, synchronous_full: bool) -> SqliteConnectionManager {
 impl Db {
     /// Opens (creating if needed) the database file and applies pending migrations.
     pub fn open(path: &Path, synchronous_full: bool) -> Result<Db, String> {
+        Self::open_limited(path, synchronous_full, None)
+    }
+
+    /// [`Db::open`] with a ceiling on the database's size (`--max-db-size-mb`).
+    pub fn open_limited(path: &Path, synchronous_full: bool, max_bytes: Option<u64>) -> Result<Db, String> {
         check_parent_directory(path)?;
         let mut conn = Connection::open(path).map_err(|e| format!("cannot open database {}: {e}", path.display()))?;
+        conn.busy_handler(Some(on_busy)).map_err(|e| format!("cannot configure database {}: {e}", path.display()))?;
         conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;")
             .map_err(|e| format!("cannot configure database {}: {e}", path.display()))?;
         embedded::migrations::runner()
@@ -88,16 +162,24 @@ impl Db {
         drop(conn);
 
         let read = Pool::builder()
-            .max_size(8)
+            .max_size(READERS as u32)
             .connection_timeout(Duration::from_secs(10))
-            .build(manager(path, synchronous_full))
+            .build(manager(path, synchronous_full, max_bytes))
             .map_err(|e| format!("cannot open database {}: {e}", path.display()))?;
         let write = Pool::builder()
             .max_size(1)
             .connection_timeout(Duration::from_secs(30))
-            .build(manager(path, synchronous_full))
+            .build(manager(path, synchronous_full, max_bytes))
             .map_err(|e| format!("cannot open database {}: {e}", path.display()))?;
-        Ok(Db { read, write, caches: Registry::default() })
+        Ok(Db {
+            read,
+            write,
+            caches: Registry::default(),
+            readers: Arc::new(Gate::new(READERS, MAX_WAITING_READS)),
+            writer: Arc::new(Gate::new(1, MAX_WAITING_WRITES)),
+            write_seconds: crate::metrics::latency_histogram(),
+            write_rejections: Counter::default(),
+        })
     }
 
     /// Makes `cache` forget the rows of `table` that committed transactions report as changed.
@@ -111,8 +193,10 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&Connection) -> ApiResult<T> + Send + 'static,
     {
+        let permit = self.readers.enter().await?;
         let pool = self.read.clone();
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let conn = pool.get()?;
             f(&conn)
         })
@@ -126,8 +210,23 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&Tx) -> ApiResult<T> + Send + 'static,
     {
+        let started = Instant::now();
+        let permit = match self.writer.enter().await {
+            Ok(permit) => permit,
+            Err(e) => {
+                self.write_rejections.inc();
+                return Err(e);
+            }
+        };
         let db = self.clone();
-        tokio::task::spawn_blocking(move || db.write_now(f)).await.map_err(ApiError::internal)?
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let out = db.write_now(f);
+            db.write_seconds.observe(started.elapsed().as_secs_f64());
+            out
+        })
+        .await
+        .map_err(ApiError::internal)?
     }
 
     /// Like [`Db::read`], but answered from `cache` while the row under `key` has not changed.
@@ -157,6 +256,16 @@ impl Db {
         Ok(out)
     }
 
+    /// Each registered read cache's size and hit counts, for `/metrics`.
+    pub fn cache_stats(&self) -> Vec<CacheStats> {
+        self.caches
+            .read()
+            .expect("cache registry lock")
+            .iter()
+            .filter_map(|(table, cache)| cache.stats(table))
+            .collect()
+    }
+
     fn invalidate(&self, changes: &[Change]) {
         if changes.is_empty() {
             return;
@@ -171,6 +280,20 @@ impl Db {
                 }
             }
         }
+    }
+
+    /// Proves a write commits: readiness (`/health/ready`). The probe row is one fixed row, so
+    /// probing does not grow the database.
+    pub async fn probe_write(&self) -> ApiResult<()> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO readiness_probe (id, checked_at) VALUES (1, ?1) \
+                 ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at",
+                [now_millis()],
+            )?;
+            Ok(())
+        })
+        .await
     }
 
     /// Proves the database answers a query.

@@ -41,6 +41,9 @@ pub enum ApiError {
     Overloaded {
         retry_after_secs: u64,
     },
+    /// The database (or its disk) is full: `507` with `Retry-After`; reads keep working and writes
+    /// resume once space is freed, without a restart.
+    StorageFull,
     /// A bug or an infrastructure failure. The text is logged, the client sees a generic 500.
     Internal(String),
 }
@@ -55,6 +58,7 @@ impl std::fmt::Display for ApiError {
             ApiError::OAuth { error, description, .. } => write!(f, "{error}: {description}"),
             ApiError::RateLimited { retry_after_secs } => write!(f, "rate limited for {retry_after_secs}s"),
             ApiError::Overloaded { retry_after_secs } => write!(f, "overloaded; retry in {retry_after_secs}s"),
+            ApiError::StorageFull => write!(f, "the database is full"),
             ApiError::Internal(text) => write!(f, "internal error: {text}"),
         }
     }
@@ -70,7 +74,19 @@ impl From<KnownError> for ApiError {
 
 impl From<rusqlite::Error> for ApiError {
     fn from(e: rusqlite::Error) -> Self {
-        ApiError::Internal(format!("database: {e}"))
+        use rusqlite::ErrorCode;
+        match e.sqlite_error_code() {
+            Some(ErrorCode::DiskFull) => {
+                tracing::warn!(error = %e, "a write failed: the database or its disk is full");
+                ApiError::StorageFull
+            }
+            // Locked by another process for longer than the busy timeout (see `db::on_busy`).
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+                tracing::warn!(error = %e, "the database stayed locked by another process; request shed");
+                ApiError::Overloaded { retry_after_secs: 1 }
+            }
+            _ => ApiError::Internal(format!("database: {e}")),
+        }
     }
 }
 
@@ -150,6 +166,7 @@ impl poem::error::ResponseError for ApiError {
             ApiError::OAuth { status, .. } => *status,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -171,6 +188,12 @@ impl poem::error::ResponseError for ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 *retry_after_secs,
                 "The server is busy. Try again shortly.",
+            ),
+            ApiError::StorageFull => retry_later(
+                StatusCode::INSUFFICIENT_STORAGE,
+                60,
+                "The server's database is full, so nothing can be saved right now; reading still works. \
+                 Try again later.",
             ),
             ApiError::Internal(cause) => {
                 tracing::error!(%cause, "unexpected error");

@@ -8,6 +8,7 @@ use crate::db::Db;
 use crate::error::ApiResult;
 use crate::hashing::HashingPool;
 use crate::jobs::Jobs;
+use crate::metrics::Metrics;
 use crate::rate_limit::{RateLimiter, DEFAULT_MAX_KEYS};
 use crate::tokens::TokenService;
 
@@ -19,6 +20,7 @@ pub struct Infra {
     pub password_hashing: HashingPool,
     pub limiter: RateLimiter,
     pub jobs: Jobs,
+    pub metrics: Metrics,
 }
 
 impl Infra {
@@ -27,14 +29,16 @@ impl Infra {
         let tokens = TokenService::new(&config.server_secret, base_url, config.access_token_ttl.as_secs() as i64);
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         let limiter = RateLimiter::new(config.rate_limits, DEFAULT_MAX_KEYS);
-        Arc::new(Infra {
-            config,
-            db,
-            tokens,
-            password_hashing: HashingPool::new(cores),
-            limiter,
-            jobs: Jobs::default(),
-        })
+        let password_hashing = HashingPool::new(cores);
+        let metrics = Metrics::new(crate::metrics::Kept {
+            hashing_wait_seconds: password_hashing.wait_seconds.clone(),
+            hashing_rejections: password_hashing.rejections.clone(),
+            db_write_seconds: db.write_seconds.clone(),
+            db_write_rejections: db.write_rejections.clone(),
+            db_busy_retries: crate::db::busy_retries().clone(),
+            rate_limit_rejections: limiter.rejections.clone(),
+        });
+        Arc::new(Infra { config, db, tokens, password_hashing, limiter, jobs: Jobs::default(), metrics })
     }
 
     /// Runs a password hash or verification on the hashing pool.

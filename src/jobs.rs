@@ -86,3 +86,14 @@ impl Jobs {
         }
     }
 }
+
+/// Lowers the calling thread's scheduling priority (nice 10; Linux schedules threads individually),
+/// so background and bulk CPU work yields to request handling. Best effort; elsewhere a no-op.
+pub fn lower_thread_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: setpriority only reads its integer arguments; `gettid` names the calling thread.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, 10);
+    }
+}

@@ -2,7 +2,7 @@
 //!
 //! Three layers, imported only downwards (a test checks there are no cycles):
 //! - infrastructure, which imports no domain: `config`, `db`, `cache`, `crypto`, `tokens`,
-//!   `hashing`, `rate_limit`, `jobs`, `error`, `request_info`, `request_schema`, `payload`, `web`, `openapi_doc`, `infra`;
+//!   `hashing`, `rate_limit`, `jobs`, `metrics`, `backup`, `error`, `request_info`, `request_schema`, `payload`, `web`, `openapi_doc`, `infra`;
 //! - domains, each a folder with its model, `store` (SQL), `service` (rules, transactions) and
 //!   `api` (handlers): `projects` (incl. who is calling), `events` (the event log), `sessions`, `images`,
 //!   `users`, `verification`, `auth` (sign-up, sign-in, tokens), `oauth` (OAuth sign-in, provider links,
@@ -15,6 +15,7 @@
 pub mod api;
 pub mod api_keys;
 pub mod auth;
+pub mod backup;
 pub mod cache;
 pub mod config;
 pub mod contact_channels;
@@ -28,6 +29,7 @@ pub mod images;
 pub mod infra;
 pub mod jobs;
 pub mod mail;
+pub mod metrics;
 pub mod oauth;
 pub mod openapi_doc;
 pub mod owned_projects;
@@ -43,6 +45,7 @@ pub mod sessions;
 pub mod system;
 pub mod teams;
 pub mod tokens;
+pub mod transfer;
 pub mod users;
 pub mod verification;
 pub mod web;

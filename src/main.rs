@@ -2,27 +2,29 @@ use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
-use stackd::config::{Cli, Command, Config, DbArgs, KeysCommand, ProjectCommand};
+use stackd::config::{Cli, Command, Config, DbArgs, KeysCommand, ProjectCommand, UsersCommand};
 use stackd::projects::{service::create_with_keys, ProjectConfig};
 
 /// `STACKD_LOG` is a tracing filter (`info`, `warn`, `stackd=debug`…); a wrong one is an error, not
 /// silence. Colours only when standard error is a terminal.
-fn init_logging() -> Result<(), String> {
+fn init_logging(json: bool) -> Result<(), String> {
     let filter = match std::env::var("STACKD_LOG") {
         Ok(text) if !text.trim().is_empty() => tracing_subscriber::EnvFilter::try_new(&text)
             .map_err(|e| format!("STACKD_LOG={text:?} is not a valid log filter (e.g. info, warn, debug): {e}"))?,
         _ => tracing_subscriber::EnvFilter::new("info"),
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .try_init()
-        .map_err(|e| format!("cannot set up logging: {e}"))
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_writer(std::io::stderr);
+    let installed = if json {
+        // One JSON object per line; the request span's fields (its `request_id`) are flattened in.
+        builder.json().flatten_event(true).with_current_span(true).with_span_list(false).try_init()
+    } else {
+        builder.with_ansi(std::io::stderr().is_terminal()).try_init()
+    };
+    installed.map_err(|e| format!("cannot set up logging: {e}"))
 }
 
 fn main() -> ExitCode {
+    stackd::hashing::tune_allocator();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve(args),
@@ -31,6 +33,12 @@ fn main() -> ExitCode {
         Command::Project(ProjectCommand::Apply { file, db }) => apply_config(&file, &db),
         Command::Project(ProjectCommand::Keys(command)) => manage_keys(command),
         Command::Openapi => print_openapi(),
+        Command::Backup { to, db } => backup(&to, &db),
+        Command::Restore { file, db } => restore(&file, &db),
+        Command::Users(UsersCommand::Export { project, to, db }) => export_users(&project, to.as_deref(), &db),
+        Command::Users(UsersCommand::Import { file, project, batch, db }) => {
+            import_users(&file, &project, batch as usize, &db)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -42,11 +50,13 @@ fn main() -> ExitCode {
 }
 
 fn serve(args: stackd::config::ServeArgs) -> Result<(), String> {
+    let json_logs = args.log_format == "json";
     let config = Config::from_args(args)?;
-    init_logging()?;
+    init_logging(json_logs)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
     runtime.block_on(async {
         let server = stackd::server::start(config, true).await?;
+        stackd::hashing::release_free_memory();
         server.wait().await;
         tracing::info!("stopped; database closed");
         Ok(())
@@ -194,6 +204,136 @@ fn manage_keys(command: KeysCommand) -> Result<(), String> {
             database.close();
             println!("Revoked key set {} of project {project}; its keys no longer work.", set.id);
         }
+    }
+    Ok(())
+}
+
+/// A progress line on standard error: redrawn in place on a terminal, else printed at most every
+/// few seconds (logs stay readable).
+struct ProgressLine {
+    terminal: bool,
+    last: std::time::Instant,
+    started: std::time::Instant,
+}
+
+impl ProgressLine {
+    fn new() -> Self {
+        let now = std::time::Instant::now();
+        ProgressLine { terminal: std::io::stderr().is_terminal(), last: now, started: now }
+    }
+
+    fn show(&mut self, text: &str) {
+        if self.terminal {
+            eprint!("\r\x1b[2K{text}");
+        } else if self.last.elapsed() >= std::time::Duration::from_secs(5) {
+            eprintln!("{text}");
+            self.last = std::time::Instant::now();
+        }
+    }
+
+    fn bar(done: u64, total: u64) -> String {
+        const WIDTH: u64 = 30;
+        let filled = (done * WIDTH).checked_div(total).unwrap_or(WIDTH).min(WIDTH) as usize;
+        let percent = (done * 100).checked_div(total).unwrap_or(100);
+        format!("[{}{}] {percent:>3}%", "#".repeat(filled), " ".repeat(WIDTH as usize - filled))
+    }
+
+    fn finish(&self) -> f64 {
+        if self.terminal {
+            eprintln!();
+        }
+        self.started.elapsed().as_secs_f64()
+    }
+}
+
+fn backup(to: &std::path::Path, db: &DbArgs) -> Result<(), String> {
+    let mut line = ProgressLine::new();
+    let report = stackd::backup::backup(&db.path, to, |p| {
+        line.show(&format!(
+            "backup {} {}/{} pages",
+            ProgressLine::bar(p.copied_pages, p.total_pages),
+            p.copied_pages,
+            p.total_pages
+        ))
+    })?;
+    let took = line.finish();
+    println!(
+        "Backed up {} to {} ({} pages, {:.1} MiB) in {took:.1} s.",
+        db.path.display(),
+        to.display(),
+        report.pages,
+        report.bytes as f64 / 1_048_576.0
+    );
+    Ok(())
+}
+
+fn restore(file: &std::path::Path, db: &DbArgs) -> Result<(), String> {
+    let _lock = stackd::db::lock_database(&db.path).map_err(|e| format!("{e}; stop the server before restoring"))?;
+    let kept = stackd::backup::restore(file, &db.path)?;
+    println!("Restored {} from {}.", db.path.display(), file.display());
+    if let Some(kept) = kept {
+        println!("The database it replaced is kept as {}.", kept.display());
+    }
+    Ok(())
+}
+
+fn export_users(project: &str, to: Option<&std::path::Path>, db: &DbArgs) -> Result<(), String> {
+    let mut out: Box<dyn Write> = match to {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create_new(path).map_err(|e| format!("cannot create {}: {e}", path.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    let mut line = ProgressLine::new();
+    let written =
+        stackd::transfer::service::export(&db.path, project, &mut out, |n| line.show(&format!("exported {n} users")))?;
+    let took = line.finish();
+    eprintln!("Exported {written} users of project {project} in {took:.1} s.");
+    Ok(())
+}
+
+fn import_users(file: &std::path::Path, project: &str, batch: usize, db: &DbArgs) -> Result<(), String> {
+    let mut input: Box<dyn std::io::BufRead> = if file.as_os_str() == "-" {
+        Box::new(std::io::BufReader::new(std::io::stdin().lock()))
+    } else {
+        let f = std::fs::File::open(file).map_err(|e| format!("cannot open {}: {e}", file.display()))?;
+        Box::new(std::io::BufReader::with_capacity(1 << 20, f))
+    };
+
+    if !db.path.exists() {
+        return Err(format!("there is no database at {} (give its path with --db)", db.path.display()));
+    }
+    let _lock = stackd::db::lock_database(&db.path).map_err(|e| format!("{e}; stop the server before importing"))?;
+    let database = stackd::db::Db::open(&db.path, db.synchronous == "full")?;
+    let mut line = ProgressLine::new();
+    let result = stackd::transfer::service::import(
+        &database,
+        project,
+        &mut input,
+        batch,
+        |number, reason| eprintln!("{}: line {number}: {reason}; skipped", file.display()),
+        |r| {
+            let rate = r.lines as f64 / line.started.elapsed().as_secs_f64().max(0.001);
+            let text = format!(
+                "import: {} lines, {} imported, {} already present, {} invalid ({rate:.0} lines/s)",
+                r.lines, r.imported, r.already_present, r.invalid
+            );
+            line.show(&text)
+        },
+    );
+    database.close();
+    let report = result?;
+    let took = line.finish();
+
+    println!(
+        "Imported {} users into project {project} in {took:.1} s ({:.0} users/s); {} already present, {} invalid lines skipped.",
+        report.imported,
+        report.imported as f64 / took.max(0.001),
+        report.already_present,
+        report.invalid
+    );
+    if report.invalid > 0 {
+        return Err(format!("{} line(s) were invalid and skipped (listed above)", report.invalid));
     }
     Ok(())
 }

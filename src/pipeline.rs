@@ -10,6 +10,9 @@ use std::time::Instant;
 use poem::http::{header, HeaderValue, Method, StatusCode, Uri};
 use poem::{Body, Endpoint, IntoResponse, Middleware, Request, Response};
 
+use poem_openapi::OperationId;
+use tracing::Instrument;
+
 use crate::crypto::RequestId;
 use crate::error::{plain_response, ApiError, KnownError};
 use crate::infra::Infra;
@@ -31,6 +34,8 @@ pub struct RouteTable {
 }
 
 struct Operation {
+    /// The `operationId`, as a metrics label.
+    id: &'static str,
     method: Method,
     segments: Vec<Segment>,
     query: Vec<(String, serde_json::Value)>,
@@ -72,7 +77,8 @@ impl RouteTable {
                     .and_then(|c| c.as_object())
                     .and_then(|c| c.iter().find(|(k, _)| k.starts_with("application/json")))
                     .and_then(|(_, media)| media.get("schema").cloned());
-                operations.push(Operation { method, segments, query, json_body });
+                let id = intern(op.get("operationId").and_then(|v| v.as_str()).unwrap_or("unnamed"));
+                operations.push(Operation { id, method, segments, query, json_body });
             }
         }
         RouteTable { operations, spec: spec.clone() }
@@ -102,6 +108,12 @@ impl RouteTable {
             .filter_map(|op| Self::matches(&op.segments, &parts).map(|n| (n, op)))
             .max_by_key(|(n, _)| *n)
             .map(|(_, op)| op)
+    }
+
+    /// The operation id of a request the pipeline answered itself (an authentication or body
+    /// error): the handler's own label is not there to read.
+    fn operation_id(&self, method: &Method, path: &str) -> Option<&'static str> {
+        self.operation(method, path).map(|op| op.id)
     }
 
     /// The methods served at `path` (best-matching path template), for `Allow`.
@@ -247,7 +259,9 @@ impl<E: Endpoint> Endpoint for PipelineEndpoint<E> {
         let mut resp = if method == Method::OPTIONS {
             Response::builder().status(StatusCode::OK).finish()
         } else {
-            request_info::scope(info, self.handle(req, is_api, ip)).await
+            // Every line logged while handling the request carries its id.
+            let span = tracing::info_span!("request", request_id = %id);
+            request_info::scope(info, self.handle(req, is_api, ip)).instrument(span).await
         };
 
         // Logged before the status override: an SDK's failed sign-in is a 400, not the 200 it sees.
@@ -259,6 +273,11 @@ impl<E: Endpoint> Endpoint for PipelineEndpoint<E> {
             decorate_api_response(&mut resp, id.as_str(), override_status);
         }
         add_security_headers(&mut resp);
+        let operation = match resp.data::<OperationId>() {
+            Some(o) => o.0,
+            None => self.routes.operation_id(&method, uri.path()).unwrap_or_else(|| unrouted_label(uri.path())),
+        };
+        self.infra.metrics.observe_request(operation, &method, status, started.elapsed());
         tracing::info!(
             request_id = %id,
             method = %method,
@@ -299,11 +318,21 @@ impl<E: Endpoint> PipelineEndpoint<E> {
         }
         let host = req.headers().get(header::HOST).cloned();
         let uri = req.uri().clone();
-        let resp = match self.inner.call(req).await {
-            Ok(r) => r.into_response(),
-            Err(e) => e.into_response(),
+        let (resp, operation) = match self.inner.call(req).await {
+            Ok(r) => {
+                let r = r.into_response();
+                let operation = r.data::<OperationId>().copied();
+                (r, operation)
+            }
+            Err(e) => {
+                let operation = e.data::<OperationId>().copied();
+                (e.into_response(), operation)
+            }
         };
-        let resp = replace_framework_errors(resp, || request_url(host.as_ref(), &uri)).await;
+        let mut resp = replace_framework_errors(resp, || request_url(host.as_ref(), &uri)).await;
+        if let Some(operation) = operation {
+            resp.set_data(operation);
+        }
         if resp.status() == StatusCode::METHOD_NOT_ALLOWED {
             return self.method_not_allowed(uri.path());
         }
@@ -319,6 +348,32 @@ impl<E: Endpoint> PipelineEndpoint<E> {
             resp.headers_mut().insert(header::ALLOW, v);
         }
         resp
+    }
+}
+
+/// One `&'static str` per distinct operation id, however many apps are built (tests build many).
+fn intern(id: &str) -> &'static str {
+    static IDS: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+    let mut ids = IDS.lock().expect("operation ids");
+    if let Some(known) = ids.iter().find(|known| **known == id) {
+        return known;
+    }
+    let leaked: &'static str = Box::leak(id.to_string().into_boxed_str());
+    ids.push(leaked);
+    leaked
+}
+
+/// The metrics label of a request no API operation answered: a fixed set, never the raw path
+/// (which the client chooses).
+fn unrouted_label(path: &str) -> &'static str {
+    match path {
+        "/health" | "/health/live" | "/health/ready" => "health",
+        "/metrics" => "metrics",
+        p if p.starts_with("/api/v1/docs") || p == "/api/v1/openapi.json" => "docs",
+        p if p.starts_with("/svix/") => "svix",
+        p if p.starts_with("/dev-oauth/") => "dev_oauth",
+        p if p.starts_with("/api/") => "api_unmatched",
+        _ => "unmatched",
     }
 }
 

@@ -8,7 +8,11 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+
 use crate::error::ApiError;
+use crate::metrics::NameLabels;
 
 /// One named limit: at most `max` requests per `window` for each key.
 #[derive(Debug, Clone, Copy)]
@@ -34,13 +38,15 @@ pub struct RateLimiter {
     enabled: bool,
     max_keys: usize,
     windows: Mutex<HashMap<Box<str>, Window>>,
+    /// Refusals by limit name (see [`crate::metrics`]).
+    pub rejections: Family<NameLabels, Counter>,
 }
 
 pub const DEFAULT_MAX_KEYS: usize = 100_000;
 
 impl RateLimiter {
     pub fn new(enabled: bool, max_keys: usize) -> Self {
-        RateLimiter { enabled, max_keys, windows: Mutex::new(HashMap::new()) }
+        RateLimiter { enabled, max_keys, windows: Mutex::new(HashMap::new()), rejections: Family::default() }
     }
 
     pub fn enabled(&self) -> bool {
@@ -80,6 +86,7 @@ impl RateLimiter {
         }
         if w.count >= limit.max {
             let left = w.window.saturating_sub(now.duration_since(w.started));
+            self.rejections.get_or_create(&NameLabels { name: limit.name }).inc();
             return Err(ApiError::RateLimited { retry_after_secs: left.as_secs_f64().ceil().max(1.0) as u64 });
         }
         w.count += 1;

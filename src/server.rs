@@ -51,6 +51,11 @@ pub struct RunningServer {
 }
 
 impl RunningServer {
+    /// The database file this server runs on.
+    pub fn db_path(&self) -> std::path::PathBuf {
+        self.services.infra.config.db_path.clone()
+    }
+
     /// Stops accepting connections, lets in-flight requests finish, then closes the database.
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
@@ -78,26 +83,28 @@ impl RunningServer {
 /// `shutdown_on_signal` makes SIGTERM / Ctrl-C stop the server gracefully.
 pub async fn start(config: Config, shutdown_on_signal: bool) -> Result<RunningServer, String> {
     let lock = db::lock_database(&config.db_path)?;
-    let database = Db::open(&config.db_path, config.synchronous_full)?;
-    let created_internal = if config.dev {
-        ensure_dev_internal_project(&database).map_err(|e| format!("cannot create the development project: {e}"))?
-    } else {
-        false
-    };
-    if let Some(file) = &config.project_config_file {
-        let text = std::fs::read_to_string(file)
-            .map_err(|e| format!("cannot read the project configuration {} (--config): {e}", file.display()))?;
-        let (project, changes) = projects::apply::apply(&database, &text)
-            .map_err(|e| format!("cannot apply the project configuration {} (--config): {e}", file.display()))?;
-        for c in &changes {
-            tracing::info!(project = %project, setting = %c.path, before = %c.before, after = %c.after, "configuration changed");
-        }
-        tracing::info!(project = %project, changes = changes.len(), file = %file.display(), "project configuration applied");
-    }
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .map_err(|e| format!("cannot listen on {} (--listen / STACKD_LISTEN): {e}", config.listen))?;
+    // Bound first: while the database is opened and migrated, `/health/live` answers and
+    // `/health/ready` (and everything else) says 503, so orchestrators can tell "starting" from "dead".
+    let listener = Arc::new(
+        TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| format!("cannot listen on {} (--listen / STACKD_LISTEN): {e}", config.listen))?,
+    );
     let addr = listener.local_addr().map_err(|e| format!("cannot determine the listening address: {e}"))?;
+    tracing::info!(%addr, "starting: opening and migrating the database (ready once done)");
+    let (stop_starting, starting_stopped) = oneshot::channel::<()>();
+    let starting = tokio::spawn(serve(listener.clone(), starting_app(), config.header_read_timeout, async move {
+        let _ = starting_stopped.await;
+    }));
+    let opened = {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || open_database(&config))
+            .await
+            .map_err(|e| format!("cannot open the database: {e}"))
+    };
+    let _ = stop_starting.send(());
+    let _ = starting.await;
+    let (database, created_internal) = opened??;
     let base_url = config.base_url.clone().unwrap_or_else(|| format!("http://{addr}"));
     if config.base_url.is_none() && addr.ip().is_unspecified() {
         tracing::warn!(
@@ -143,6 +150,19 @@ pub async fn start(config: Config, shutdown_on_signal: bool) -> Result<RunningSe
 
     if jobs {
         services.start_jobs();
+        if let Some(schedule) = services.infra.config.backups.clone() {
+            let db_path = services.infra.config.db_path.clone();
+            services.infra.jobs.every_until_stop("scheduled-backup", schedule.every, move || {
+                let (db_path, schedule) = (db_path.clone(), schedule.clone());
+                async move {
+                    match tokio::task::spawn_blocking(move || crate::backup::scheduled(&db_path, &schedule)).await {
+                        Ok(Ok(file)) => tracing::info!(file = %file.display(), "scheduled backup taken"),
+                        Ok(Err(e)) => tracing::error!(error = %e, "scheduled backup failed"),
+                        Err(e) => tracing::error!(error = %e, "scheduled backup failed"),
+                    }
+                }
+            });
+        }
     }
     let app: App = Arc::new(crate::api::app(&services).map_to_response().boxed());
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
@@ -173,8 +193,46 @@ pub async fn start(config: Config, shutdown_on_signal: bool) -> Result<RunningSe
     })
 }
 
+/// Opens (migrating) the database, seeds the development project and applies `--config`.
+fn open_database(config: &Config) -> Result<(Db, bool), String> {
+    let database = Db::open_limited(&config.db_path, config.synchronous_full, config.max_db_bytes)?;
+    let created_internal = if config.dev {
+        ensure_dev_internal_project(&database).map_err(|e| format!("cannot create the development project: {e}"))?
+    } else {
+        false
+    };
+    if let Some(file) = &config.project_config_file {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| format!("cannot read the project configuration {} (--config): {e}", file.display()))?;
+        let (project, changes) = projects::apply::apply(&database, &text)
+            .map_err(|e| format!("cannot apply the project configuration {} (--config): {e}", file.display()))?;
+        for c in &changes {
+            tracing::info!(project = %project, setting = %c.path, before = %c.before, after = %c.after, "configuration changed");
+        }
+        tracing::info!(project = %project, changes = changes.len(), file = %file.display(), "project configuration applied");
+    }
+    Ok((database, created_internal))
+}
+
+/// What answers while the database is being opened: alive, not ready. Connections are closed
+/// after each answer, so no client keeps one that the real server will not serve.
+fn starting_app() -> App {
+    let app = poem::endpoint::make_sync(|req: poem::Request| {
+        let builder = poem::Response::builder().header("connection", "close");
+        if req.uri().path() == "/health/live" {
+            return builder.content_type("application/json; charset=utf-8").body(r#"{"status":"ok"}"#);
+        }
+        builder
+            .status(poem::http::StatusCode::SERVICE_UNAVAILABLE)
+            .header("retry-after", "1")
+            .content_type("application/json; charset=utf-8")
+            .body(r#"{"status":"starting","message":"The server is opening its database. Try again shortly."}"#)
+    });
+    Arc::new(app.map_to_response().boxed())
+}
+
 async fn serve(
-    listener: TcpListener,
+    listener: Arc<TcpListener>,
     app: App,
     header_timeout: Duration,
     signal: impl std::future::Future<Output = ()>,
@@ -205,7 +263,6 @@ async fn serve(
     while let Ok(Ok((stream, peer))) = tokio::time::timeout(Duration::ZERO, listener.accept()).await {
         spawn(&mut connections, stream, peer);
     }
-    drop(listener);
     let _ = shutdown_tx.send(true);
     let drained = tokio::time::timeout(SHUTDOWN_GRACE + FRESH_CONNECTION_GRACE, async {
         while connections.join_next().await.is_some() {}

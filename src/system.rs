@@ -151,6 +151,53 @@ pub async fn health(req: &poem::Request, db: poem::web::Data<&Db>) -> poem::Resp
     resp
 }
 
+/// `GET /health/live`: the process is up and answering (also while it opens its database).
+#[handler]
+pub async fn live() -> poem::Response {
+    poem::Response::builder().content_type("application/json; charset=utf-8").body(r#"{"status":"ok"}"#)
+}
+
+/// How long readiness waits for its probe write before it answers "not ready".
+const READINESS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// `GET /health/ready`: 200 once the database is open and a write commits; 503 with the reason
+/// while it is starting (see `server::starting_app`), locked, full or otherwise unwritable.
+#[handler]
+pub async fn ready(db: poem::web::Data<&Db>) -> poem::Response {
+    let outcome = tokio::time::timeout(READINESS_TIMEOUT, db.probe_write()).await;
+    let reason = match outcome {
+        Ok(Ok(())) => {
+            return poem::Response::builder()
+                .content_type("application/json; charset=utf-8")
+                .body(r#"{"status":"ready"}"#)
+        }
+        Ok(Err(crate::error::ApiError::StorageFull)) => "the database is full",
+        Ok(Err(crate::error::ApiError::Overloaded { .. })) => "the database is locked or the writer is saturated",
+        Ok(Err(_)) => "the database cannot be written",
+        Err(_) => "a write did not commit within 2 seconds",
+    };
+    poem::Response::builder()
+        .status(poem::http::StatusCode::SERVICE_UNAVAILABLE)
+        .header("retry-after", "1")
+        .content_type("application/json; charset=utf-8")
+        .body(serde_json::json!({ "status": "unavailable", "reason": reason }).to_string())
+}
+
+/// `GET /metrics`: Prometheus' text format (see [`crate::metrics`]).
+#[handler]
+pub async fn metrics(infra: poem::web::Data<&std::sync::Arc<crate::infra::Infra>>) -> poem::Response {
+    let infra = infra.0.clone();
+    let rendered = infra
+        .db
+        .clone()
+        .read(move |conn| Ok(infra.metrics.render(infra.password_hashing.queued(), infra.db.cache_stats(), conn)))
+        .await;
+    match rendered {
+        Ok(text) => poem::Response::builder().content_type("text/plain; version=0.0.4; charset=utf-8").body(text),
+        Err(e) => poem::error::ResponseError::as_response(&e),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -139,7 +139,7 @@ impl Deliverer {
                 for lane in lanes {
                     let failed = &failed;
                     scope.spawn(move || {
-                        lower_priority();
+                        crate::jobs::lower_thread_priority();
                         for row in lane {
                             // At shutdown the rest waits for the next start (no attempt counted).
                             if self.infra.jobs.is_stopping() {
@@ -371,17 +371,6 @@ impl Deliverer {
                 unsubscribe_link: row.unsubscribe_link.clone(),
             },
         })
-    }
-}
-
-/// Background delivery yields the CPU to request handling: the calling thread's nice value is
-/// raised to 10 (Linux schedules threads individually). Best effort; elsewhere a no-op.
-fn lower_priority() {
-    #[cfg(target_os = "linux")]
-    // SAFETY: setpriority only reads its integer arguments; `gettid` names the calling thread.
-    unsafe {
-        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        libc::setpriority(libc::PRIO_PROCESS, tid, 10);
     }
 }
 

@@ -53,6 +53,7 @@ pub enum Unsubscribed {
 impl EmailsService {
     pub fn new(infra: Arc<Infra>) -> Self {
         let deliverer = Arc::new(Deliverer::new(infra.clone()));
+        infra.metrics.register_backlog("email_outbox", store::backlog);
         EmailsService { infra, deliverer }
     }
 
@@ -226,11 +227,6 @@ impl EmailsService {
                 Ok(row)
             })
             .await
-    }
-
-    /// How many rows wait for delivery, and the creation time of the oldest.
-    pub async fn backlog(&self) -> ApiResult<(i64, Option<i64>)> {
-        self.infra.db.read(store::backlog).await
     }
 
     // ---- notification preferences and unsubscribe ----

@@ -227,12 +227,12 @@ pub fn update_outbox(tx: &Tx, row: &OutboxRow) -> ApiResult<()> {
     Ok(())
 }
 
-/// How many rows wait for delivery, and since when (for logs, metrics and the bench).
-pub fn backlog(conn: &Connection) -> ApiResult<(i64, Option<i64>)> {
+/// How many rows wait for delivery, and since when (`/metrics`; the partial index `email_outbox_due`).
+pub fn backlog(conn: &Connection) -> ApiResult<crate::metrics::Backlog> {
     Ok(conn.query_row(
         "SELECT count(*), min(created_at) FROM email_outbox WHERE next_attempt_at IS NOT NULL",
         [],
-        |r| Ok((r.get(0)?, r.get(1)?)),
+        |r| Ok(crate::metrics::Backlog { waiting: r.get(0)?, oldest_created_at_millis: r.get(1)? }),
     )?)
 }
 

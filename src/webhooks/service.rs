@@ -100,6 +100,7 @@ impl WebhooksService {
         let mut token_key = [0u8; 32];
         hk.expand(b"token", &mut token_key).expect("32 bytes is a valid HKDF length");
         let dispatcher = Arc::new(Dispatcher::new(infra.clone()));
+        infra.metrics.register_backlog("webhook_deliveries", super::store::backlog);
         WebhooksService { infra, dispatcher, token_key }
     }
 

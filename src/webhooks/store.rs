@@ -319,9 +319,11 @@ pub fn delivery_state(conn: &Connection, message_id: &str, endpoint_id: &str) ->
         .optional()?)
 }
 
-/// Deliveries not finished yet (pending or sending): the backlog.
-pub fn backlog(conn: &Connection) -> ApiResult<i64> {
-    Ok(conn.query_row("SELECT COUNT(*) FROM webhook_deliveries WHERE status IN (1, 3)", [], |r| r.get(0))?)
+/// Deliveries not finished yet (pending or sending), and since when: the backlog (`/metrics`).
+pub fn backlog(conn: &Connection) -> ApiResult<crate::metrics::Backlog> {
+    Ok(conn.query_row("SELECT COUNT(*), MIN(created_at) FROM webhook_deliveries WHERE status IN (1, 3)", [], |r| {
+        Ok(crate::metrics::Backlog { waiting: r.get(0)?, oldest_created_at_millis: r.get(1)? })
+    })?)
 }
 
 /// Deletes messages (with their deliveries and attempts) older than `cutoff` whose deliveries are

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 const INFRASTRUCTURE: &[&str] = &[
+    "backup",
     "cache",
     "config",
     "crypto",
@@ -15,6 +16,7 @@ const INFRASTRUCTURE: &[&str] = &[
     "infra",
     "jobs",
     "mail",
+    "metrics",
     "openapi_doc",
     "payload",
     "rate_limit",
@@ -37,13 +39,14 @@ const DOMAINS: &[&str] = &[
     "sessions",
     "system",
     "teams",
+    "transfer",
     "users",
     "verification",
     "webhooks",
 ];
 const ASSEMBLY: &[&str] = &["api", "pipeline", "server"];
 /// Domains without routes of their own (the route assembly builds every other one).
-const UNROUTED_DOMAINS: &[&str] = &["verification"];
+const UNROUTED_DOMAINS: &[&str] = &["verification", "transfer"];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {

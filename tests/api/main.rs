@@ -22,6 +22,7 @@ mod logging;
 mod oauth;
 mod oauth_accounts;
 mod openapi;
+mod operations;
 mod owned_projects;
 mod passkeys;
 mod permissions;
