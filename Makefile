@@ -38,6 +38,7 @@ openapi: system-deps
 # Release build + load generator (wrk, from Debian's packages) → README figures.
 bench: system-deps
 	./bench/run.sh
+	./bench/million.sh
 
 # --- Clients generated from openapi/openapi.json -------------------------------------------------
 CLIENTS := tests/clients

@@ -35,6 +35,9 @@ STACKD_LOG=warn "$BIN" serve --dev --db "$DIR/bench.db" --listen "127.0.0.1:$POR
 PID=$!
 trap 'kill $PID $SINK $HOOK_SINK 2>/dev/null; wait $PID $SINK $HOOK_SINK 2>/dev/null || true; rm -rf "$DIR"' EXIT
 for _ in $(seq 100); do curl -fs "$BASE/health" >/dev/null && break; sleep 0.05; done
+# Idle: started, the development project created, nothing asked yet.
+sleep 0.5
+IDLE_RSS_KB=$(awk '/VmRSS/ {print $2}' "/proc/$PID/status")
 
 PCK=this-publishable-client-key-is-for-local-development-only
 SSK=this-secret-server-key-is-for-local-development-only
@@ -78,6 +81,21 @@ wrk.headers["content-type"] = "application/json"
 wrk.body = '{"email":"bench@example.com","password":"bench-password-1"}'
 LUA
 
+# Sign-ups with a new e-mail each (per-thread random tag + counter).
+cat > "$DIR/signup.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["x-stack-access-type"] = "client"
+wrk.headers["x-stack-project-id"] = "internal"
+wrk.headers["x-stack-publishable-client-key"] = "$PCK"
+wrk.headers["content-type"] = "application/json"
+local counter, tag = 0, 0
+function init(args) math.randomseed(os.time() + math.floor(os.clock() * 1000000)); tag = math.random(1, 2000000000) end
+function request()
+  counter = counter + 1
+  return wrk.format(nil, nil, nil, string.format('{"email":"s%d-%d@example.com","password":"bench-password-1"}', tag, counter))
+end
+LUA
+
 cat > "$DIR/otp.lua" <<LUA
 wrk.method = "POST"
 wrk.headers["x-stack-access-type"] = "client"
@@ -111,7 +129,7 @@ ms() { # wrk latency (e.g. 812.00us, 1.20ms, 1.02s) → milliseconds
   awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000; printf "%.2f", n }'
 }
 
-declare -A RPS REQS
+declare -A RPS REQS P99
 run() { # name path [lua]
   local name=$1 path=$2 script=${3:-}
   local out
@@ -122,6 +140,7 @@ run() { # name path [lua]
   p99=$(echo "$out" | awk '$1 == "99%" {print $2}')
   non2xx=$(echo "$out" | awk '/Non-2xx/ {print $5}')
   RPS[$name]=$rps
+  P99[$name]=$(ms "$p99")
   REQS[$name]=$(echo "$out" | awk '/requests in/ {print $1}')
   printf "| %-28s | %10.0f | %8s | %8s | %s\n" "$name" "$rps" "$(ms "$p50")" "$(ms "$p99")" "${non2xx:+($non2xx non-2xx!)}"
 }
@@ -142,6 +161,25 @@ run "JWKS" /api/v1/projects/internal/.well-known/jwks.json
 run "GET /teams?user_id=me (10)" "/api/v1/teams?user_id=me" "$DIR/me.lua"
 run "team perms, 5-level recursive" "/api/v1/team-permissions?team_id=$FIRST_TEAM&user_id=me&recursive=true" "$DIR/me.lua"
 run "password sign-in" /api/v1/auth/password/sign-in "$DIR/signin.lua"
+run "password sign-up" /api/v1/auth/password/sign-up "$DIR/signup.lua"
+AUTH_PEAK_KB=$(awk '/VmHWM/ {print $2}' "/proc/$PID/status")
+metric() { curl -fs "$BASE/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
+# Overload: 512 connections of sign-ups; past the hashing queue's bound requests are shed with 503.
+SHED_BEFORE=$(metric stackd_password_hashing_rejections_total)
+DURATION_SAVED=$DURATION; DURATION=5s; CONNECTIONS_SAVED=$CONNECTIONS; CONNECTIONS=512
+run "sign-up at 512 connections" /api/v1/auth/password/sign-up "$DIR/signup.lua"
+DURATION=$DURATION_SAVED; CONNECTIONS=$CONNECTIONS_SAVED
+SHED=$(awk -v a="$(metric stackd_password_hashing_rejections_total)" -v b="$SHED_BEFORE" 'BEGIN { printf "%.0f", a - b }')
+OVERLOAD_PEAK_KB=$(awk '/VmHWM/ {print $2}' "/proc/$PID/status")
+# /users/me at 32 connections while 64 connections of sign-ups keep the hashing pool saturated.
+wrk -t1 -c64 -d12s -s "$DIR/signup.lua" "$BASE/api/v1/auth/password/sign-up" > "$DIR/saturating.out" 2>&1 &
+SATURATING=$!
+sleep 1
+CONNECTIONS_SAVED=$CONNECTIONS; CONNECTIONS=32
+run "GET /users/me (32) + sign-ups" /api/v1/users/me "$DIR/me.lua"
+CONNECTIONS=$CONNECTIONS_SAVED
+wait $SATURATING
+SATURATING_RPS=$(awk '/Requests\/sec/ {printf "%.0f", $2}' "$DIR/saturating.out")
 # E-mail: each OTP request writes a code and an outbox row in one transaction; the worker delivers
 # to the local sink meanwhile. Then /users/me runs while the worker drains what is left.
 DURATION_SAVED=$DURATION; DURATION=${BENCH_OTP_DURATION:-5s}
@@ -228,7 +266,8 @@ SIGN_BOUND=$(awk -v us="$SIGN_US" -v c="$CORES" 'BEGIN { printf "%.0f", c * 1000
 BOUND=$(awk -v ms="$ARGON_MS" -v c="$CORES" 'BEGIN { printf "%.0f", c * 1000 / ms }')
 ceiling=${RPS["GET /api/v1 (ceiling)"]}
 pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f%%", 100 * a / b }'; }
-echo "server peak RSS: $((RSS_KB / 1024)) MiB"
+echo "memory:    idle RSS $((IDLE_RSS_KB / 1024)) MiB; peak RSS through the sign-in and sign-up scenarios $((AUTH_PEAK_KB / 1024)) MiB (target ≤ 80), with 512 connections of sign-ups $((OVERLOAD_PEAK_KB / 1024)) MiB, over the whole bench $((RSS_KB / 1024)) MiB"
+echo "overload:  512 connections of sign-ups: ${SHED} requests shed with 503 + Retry-After (hashing queue bound); /users/me at 32 connections while sign-ups saturate the hashing pool (${SATURATING_RPS} sign-ups/s): p99 ${P99["GET /users/me (32) + sign-ups"]} ms (target ≤ 10)"
 echo "argon2id verification: ${ARGON_MS} ms → ${CORES}-core bound ${BOUND} sign-ins/s"
 echo "ES256 (p256): ${TOKEN_TIMES} → ${CORES}-core signing bound ${SIGN_BOUND} tokens/s"
 echo "/users/me: $(pct "${RPS["GET /users/me"]}" "$ceiling") of ceiling (target ≥ 50%)"
@@ -236,6 +275,7 @@ echo "/users/me with a writer committing ${WRITES} times/s: $(pct "${RPS["GET /u
 echo "refresh:   $(pct "${RPS["refresh grant (oauth/token)"]}" "$ceiling") of ceiling (target ≥ 25%); $(pct "${RPS["refresh grant (oauth/token)"]}" "$SIGN_BOUND") of the signing bound"
 echo "JWKS:      $(pct "${RPS["JWKS"]}" "$ceiling") of ceiling (target ≥ 80%)"
 echo "teams:     GET /teams?user_id=me (10 teams) $(pct "${RPS["GET /teams?user_id=me (10)"]}" "$ceiling") of ceiling; recursive permission listing over a 5-level chain $(pct "${RPS["team perms, 5-level recursive"]}" "$ceiling") of ceiling"
+echo "sign-up:   $(pct "${RPS["password sign-up"]}" "$BOUND") of the argon2id bound"
 echo "sign-in:   $(pct "${RPS["password sign-in"]}" "$BOUND") of the argon2id bound (target ≥ 90%)"
 echo "e-mail:    ${QUEUED} queued by the OTP scenario, $(sent) delivered to the SMTP sink; worker drained ${DELIVERED} of them at $(awk -v n="$DELIVERED" -v a="$DRAIN_START" -v b="$DRAIN_END" 'BEGIN { d = b - a; if (d <= 0) d = 0.001; printf "%.0f", n / d }') e-mails/s"
 echo "/users/me while the worker delivers: $(pct "${RPS["GET /users/me + e-mail worker"]}" "${RPS["GET /users/me"]}") of /users/me alone"

@@ -16,6 +16,7 @@ mod contact_channels;
 mod email_flows;
 mod emails;
 mod events;
+mod faults;
 mod invitations;
 mod key_sets;
 mod logging;

@@ -103,6 +103,8 @@ pub struct SmtpSink {
     running: Arc<Mutex<Running>>,
     /// User name and password of the last `AUTH PLAIN`.
     last_login: Arc<Mutex<Vec<String>>>,
+    /// While set, connections are accepted and then never answered (not even the greeting).
+    hanging: Arc<std::sync::atomic::AtomicBool>,
 }
 
 fn bind(addr: SocketAddr) -> TcpListener {
@@ -116,7 +118,13 @@ impl SmtpSink {
     pub async fn start() -> SmtpSink {
         let listener = bind("127.0.0.1:0".parse().unwrap());
         let addr = listener.local_addr().unwrap();
-        let sink = SmtpSink { addr, messages: Arc::default(), running: Arc::default(), last_login: Arc::default() };
+        let sink = SmtpSink {
+            addr,
+            messages: Arc::default(),
+            running: Arc::default(),
+            last_login: Arc::default(),
+            hanging: Arc::default(),
+        };
         sink.serve(listener);
         sink
     }
@@ -128,9 +136,17 @@ impl SmtpSink {
 
     fn serve(&self, listener: TcpListener) {
         let (messages, running, logins) = (self.messages.clone(), self.running.clone(), self.last_login.clone());
+        let hanging = self.hanging.clone();
         let accept = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                let conn = tokio::spawn(session(stream, messages.clone(), logins.clone()));
+                let conn = if hanging.load(std::sync::atomic::Ordering::SeqCst) {
+                    tokio::spawn(async move {
+                        let _held = stream;
+                        tokio::time::sleep(Duration::from_secs(3600)).await;
+                    })
+                } else {
+                    tokio::spawn(session(stream, messages.clone(), logins.clone()))
+                };
                 running.lock().unwrap().connections.push(conn);
             }
         });
@@ -153,6 +169,11 @@ impl SmtpSink {
         // The aborted accept task drops its listener at its next poll.
         tokio::time::sleep(Duration::from_millis(50)).await;
         self.serve(bind(self.addr));
+    }
+
+    /// Hangs: new connections are accepted and never answered, until `hang(false)`.
+    pub fn hang(&self, on: bool) {
+        self.hanging.store(on, std::sync::atomic::Ordering::SeqCst);
     }
 
     pub fn last_login(&self) -> Vec<String> {
