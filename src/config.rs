@@ -207,6 +207,10 @@ pub struct ServeArgs {
     /// connection stays open, e.g. `10s`.
     #[arg(long, env = "STACKD_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub header_read_timeout: Duration,
+    /// Open connections served at once; past it a new connection gets `503` + `Retry-After` and is
+    /// closed (each open connection holds buffers).
+    #[arg(long, env = "STACKD_MAX_CONNECTIONS", default_value_t = 2048, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
     /// SMTP server for projects on the `shared` e-mail config, e.g. `smtp://user:pass@host:587`,
     /// `smtps://host:465`, `smtp://127.0.0.1:1025?tls=none`. Without it, mail goes to the
     /// development mailbox (kept in the database, readable through the API).
@@ -256,6 +260,10 @@ pub struct ServeArgs {
     #[arg(long, env = "STACKD_BACKUP_KEEP", default_value_t = 24, value_parser = clap::value_parser!(u32).range(1..))]
     pub backup_keep: u32,
 }
+
+/// Request bodies held in memory at once: 32 MiB (eight of the largest allowed, thousands of the
+/// usual few hundred bytes).
+pub const DEFAULT_BODY_BUDGET: usize = 32 * 1024 * 1024;
 
 /// Scheduled backups (`--backup-dir`).
 #[derive(Debug, Clone)]
@@ -373,6 +381,9 @@ pub struct Config {
     /// Lower-case header name of a trusted reverse proxy's client-address header.
     pub trusted_proxy_header: Option<String>,
     pub header_read_timeout: Duration,
+    pub max_connections: usize,
+    /// Request bodies held in memory at once, in bytes (at least one largest body, 4 MiB).
+    pub body_budget_bytes: usize,
     /// Start the background jobs (always, except in tests that drive them by hand).
     pub background_jobs: bool,
     pub mail: MailConfig,
@@ -399,6 +410,8 @@ impl Config {
             rate_limit_per_ip: 6000,
             trusted_proxy_header: None,
             header_read_timeout: Duration::from_secs(10),
+            max_connections: 2048,
+            body_budget_bytes: DEFAULT_BODY_BUDGET,
             background_jobs: true,
             project_config_file: None,
             oauth: OAuthConfig {
@@ -514,6 +527,8 @@ impl Config {
             rate_limit_per_ip: args.rate_limit_per_ip.max(1),
             trusted_proxy_header,
             header_read_timeout: args.header_read_timeout,
+            max_connections: args.max_connections as usize,
+            body_budget_bytes: DEFAULT_BODY_BUDGET,
             background_jobs: true,
             dev: args.dev,
             project_config_file: args.config,

@@ -23,6 +23,8 @@ use crate::request_info::{self, RequestInfo};
 
 /// Requests larger than this are refused with 413 before anything else reads them.
 const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// Request bodies are counted against the body budget (`Config::body_budget_bytes`) in KiB.
+const BODY_UNIT: usize = 1024;
 
 /// Which operations exist, read from our own OpenAPI document: the query parameters and JSON body
 /// each declares, so that requests are checked against them with upstream's `SCHEMA_ERROR` lines
@@ -81,7 +83,9 @@ impl RouteTable {
                 operations.push(Operation { id, method, segments, query, json_body });
             }
         }
-        RouteTable { operations, spec: spec.clone() }
+        // Only the component schemas are looked up later (by `$ref`); the paths were read above.
+        let components = spec.pointer("/components/schemas").cloned().unwrap_or_default();
+        RouteTable { operations, spec: serde_json::json!({ "components": { "schemas": components } }) }
     }
 
     fn matches(segs: &[Segment], parts: &[&str]) -> Option<usize> {
@@ -205,8 +209,10 @@ impl<E: Endpoint> Middleware<E> for Pipeline {
 
     fn transform(&self, inner: E) -> Self::Output {
         let ceiling = Limit::per_minute("requests/ip", self.infra.config.rate_limit_per_ip);
+        let budget_units = (self.infra.config.body_budget_bytes / BODY_UNIT).max(MAX_BODY_BYTES / BODY_UNIT);
         PipelineEndpoint {
             inner,
+            bodies: Arc::new(tokio::sync::Semaphore::new(budget_units)),
             infra: self.infra.clone(),
             projects: self.projects.clone(),
             routes: self.routes.clone(),
@@ -217,6 +223,9 @@ impl<E: Endpoint> Middleware<E> for Pipeline {
 
 pub struct PipelineEndpoint<E> {
     inner: E,
+    /// The bytes of request bodies held at once, in [`BODY_UNIT`]s: with many slow or large
+    /// uploads at once, the next body waits for none of them; it is refused with 503.
+    bodies: Arc<tokio::sync::Semaphore>,
     infra: Arc<Infra>,
     projects: Arc<ProjectsService>,
     routes: Arc<RouteTable>,
@@ -302,6 +311,11 @@ impl<E: Endpoint> PipelineEndpoint<E> {
         if !matches!(*req.method(), Method::GET | Method::POST | Method::PUT | Method::PATCH | Method::DELETE) {
             return self.method_not_allowed(req.uri().path());
         }
+        // Reserved before the body is read, held until the response is ready.
+        let _body_permit = match self.reserve_body(&req) {
+            Ok(permit) => permit,
+            Err(e) => return poem::error::ResponseError::as_response(&e),
+        };
         let json_body = match check_body(&mut req).await {
             Ok(body) => body,
             Err(e) => return poem::error::ResponseError::as_response(&e),
@@ -337,6 +351,26 @@ impl<E: Endpoint> PipelineEndpoint<E> {
             return self.method_not_allowed(uri.path());
         }
         resp
+    }
+
+    /// Takes the request body's share of the body budget: its `content-length`, or the largest
+    /// body allowed when it does not say (a chunked upload).
+    fn reserve_body(&self, req: &Request) -> Result<Option<tokio::sync::OwnedSemaphorePermit>, ApiError> {
+        if *req.method() == Method::GET {
+            return Ok(None);
+        }
+        let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+        let bytes = match declared {
+            Some(0) => return Ok(None),
+            Some(n) => n.min(MAX_BODY_BYTES),
+            None if req.headers().contains_key(header::TRANSFER_ENCODING) => MAX_BODY_BYTES,
+            None => return Ok(None),
+        };
+        let units = bytes.div_ceil(BODY_UNIT) as u32;
+        match self.bodies.clone().try_acquire_many_owned(units) {
+            Ok(permit) => Ok(Some(permit)),
+            Err(_) => Err(ApiError::Overloaded { retry_after_secs: 1 }),
+        }
     }
 
     /// 405 with the methods the path does serve (RFC 9110 §15.5.6).

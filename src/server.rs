@@ -93,9 +93,15 @@ pub async fn start(config: Config, shutdown_on_signal: bool) -> Result<RunningSe
     let addr = listener.local_addr().map_err(|e| format!("cannot determine the listening address: {e}"))?;
     tracing::info!(%addr, "starting: opening and migrating the database (ready once done)");
     let (stop_starting, starting_stopped) = oneshot::channel::<()>();
-    let starting = tokio::spawn(serve(listener.clone(), starting_app(), config.header_read_timeout, async move {
-        let _ = starting_stopped.await;
-    }));
+    let starting = tokio::spawn(serve(
+        listener.clone(),
+        starting_app(),
+        config.header_read_timeout,
+        config.max_connections,
+        async move {
+            let _ = starting_stopped.await;
+        },
+    ));
     let opened = {
         let config = config.clone();
         tokio::task::spawn_blocking(move || open_database(&config))
@@ -114,6 +120,7 @@ pub async fn start(config: Config, shutdown_on_signal: bool) -> Result<RunningSe
         );
     }
     let (dev, header_timeout, jobs) = (config.dev, config.header_read_timeout, config.background_jobs);
+    let max_connections = config.max_connections;
     let mailbox_listen = config.mail.dev_mailbox_listen;
     let infra = Infra::new(config, database.clone(), &base_url);
     let services = Services::new(infra);
@@ -178,7 +185,7 @@ pub async fn start(config: Config, shutdown_on_signal: bool) -> Result<RunningSe
             }
             tracing::info!("shutting down: no new connections, finishing in-flight requests");
         };
-        serve(listener, app, header_timeout, signal).await;
+        serve(listener, app, header_timeout, max_connections, signal).await;
     });
     Ok(RunningServer {
         addr,
@@ -231,16 +238,47 @@ fn starting_app() -> App {
     Arc::new(app.map_to_response().boxed())
 }
 
+/// What a connection past `--max-connections` gets before it is closed.
+const TOO_MANY_CONNECTIONS: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n\
+content-type: application/json; charset=utf-8\r\ncontent-length: 69\r\nconnection: close\r\n\r\n\
+{\"message\":\"The server has too many connections. Try again shortly.\"}";
+
 async fn serve(
     listener: Arc<TcpListener>,
     app: App,
     header_timeout: Duration,
+    max_connections: usize,
     signal: impl std::future::Future<Output = ()>,
 ) {
     let local = listener.local_addr().ok();
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut connections = JoinSet::new();
     let spawn = |connections: &mut JoinSet<()>, stream: TcpStream, peer: SocketAddr| {
+        if connections.len() >= max_connections {
+            // Each open connection holds buffers: past the bound, a short 503 and close, written
+            // by a task that lives at most a second.
+            tokio::spawn(async move {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let mut stream = stream;
+                let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                    stream.write_all(TOO_MANY_CONNECTIONS).await?;
+                    stream.shutdown().await?;
+                    // Read what the client already sent before closing: closing with unread data
+                    // makes the kernel reset the connection, and the client may lose the answer.
+                    let mut sink = [0u8; 4096];
+                    let mut drained = 0;
+                    while drained < 64 * 1024 {
+                        match stream.read(&mut sink).await? {
+                            0 => break,
+                            n => drained += n,
+                        }
+                    }
+                    Ok::<_, std::io::Error>(())
+                })
+                .await;
+            });
+            return;
+        }
         let conn = serve_connection(stream, peer, local, app.clone(), header_timeout, shutdown_rx.clone());
         connections.spawn(conn);
     };

@@ -24,7 +24,8 @@ fn integrity(db: &std::path::Path) -> String {
 async fn sigkill_during_500_sign_ups_keeps_every_acknowledged_user() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("kill.db");
-    let (mut child, base) = start_binary(&db, &[], "warn", false);
+    let (child, base) = start_binary(&db, &[], "warn", false);
+    let mut child = KillOnDrop(child);
     let http = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
     let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let mut tasks = vec![];
@@ -61,8 +62,8 @@ async fn sigkill_during_500_sign_ups_keeps_every_acknowledged_user() {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    child.0.kill().unwrap(); // SIGKILL
+    child.0.wait().unwrap();
     for t in tasks {
         t.await.unwrap();
     }
@@ -81,10 +82,9 @@ async fn sigkill_during_500_sign_ups_keeps_every_acknowledged_user() {
     assert!(lost.is_empty(), "acknowledged but lost: {lost:?}");
     drop(conn);
     // And it starts again on the same file.
-    let (mut child, base) = start_binary(&db, &[], "warn", false);
+    let (child, base) = start_binary(&db, &[], "warn", false);
+    let _child = KillOnDrop(child);
     assert_eq!(reqwest::get(format!("{base}/health/ready")).await.unwrap().status(), 200);
-    child.kill().unwrap();
-    child.wait().unwrap();
 }
 
 #[tokio::test]
@@ -212,4 +212,72 @@ async fn a_hanging_webhook_receiver_delays_nothing_and_delivery_resumes() {
     tokio::time::sleep(Duration::from_millis(600)).await;
     receiver.delay(Duration::ZERO);
     receiver.wait_for_events("user.created", 3).await;
+}
+
+#[tokio::test]
+async fn connections_past_the_bound_get_503_and_retry_after() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app_with(|c| c.max_connections = 2).await;
+    // Two idle keep-alive connections take the two places…
+    let held: Vec<tokio::net::TcpStream> = vec![
+        tokio::net::TcpStream::connect(app.server.addr).await.unwrap(),
+        tokio::net::TcpStream::connect(app.server.addr).await.unwrap(),
+    ];
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // …so the third is answered 503 with Retry-After and closed.
+    let mut third = tokio::net::TcpStream::connect(app.server.addr).await.unwrap();
+    third.write_all(b"GET /api/v1 HTTP/1.1\r\nhost: x\r\n\r\n").await.unwrap();
+    let mut answer = String::new();
+    answered(Duration::from_secs(5), "the refused connection", third.read_to_string(&mut answer)).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("Retry-After: 1"));
+    let body: serde_json::Value = serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    assert!(body["message"].as_str().unwrap().contains("too many connections"));
+    // Once they close, connections are served again.
+    drop(held);
+    for _ in 0..100 {
+        if let Ok(r) = reqwest::get(format!("{}/api/v1", app.base)).await {
+            if r.status() == 200 {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("served again once the held connections closed");
+}
+
+#[tokio::test]
+async fn request_bodies_held_at_once_are_bounded() {
+    use tokio::io::AsyncWriteExt;
+    let app = spawn_app_with(|c| c.body_budget_bytes = 4 * 1024 * 1024).await;
+    // A slow upload announces the largest body allowed and sends none of it: the whole budget is
+    // reserved for it while the server waits…
+    let mut slow = tokio::net::TcpStream::connect(app.server.addr).await.unwrap();
+    slow.write_all(
+        b"POST /api/v1/users HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 4194304\r\n\r\n{",
+    )
+    .await
+    .unwrap();
+    let mut refused = None;
+    for _ in 0..100 {
+        let r = app.post("/api/v1/users").server().json(json!({"display_name": "small"})).send().await;
+        if r.status == 503 {
+            refused = Some(r);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // …so another body is refused with 503 + Retry-After instead of adding to memory…
+    let refused = refused.expect("a body past the budget is refused");
+    assert_eq!(refused.headers["retry-after"], "1");
+    // …and accepted again once the slow upload is gone. GETs never needed the budget.
+    app.get("/api/v1/users").server().send().await.assert_status(200);
+    drop(slow);
+    for _ in 0..100 {
+        if app.post("/api/v1/users").server().json(json!({"display_name": "small"})).send().await.status == 201 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("bodies accepted again");
 }

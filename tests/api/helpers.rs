@@ -75,6 +75,16 @@ pub fn start_binary(
     }
 }
 
+/// A server process that goes away with the test, also when the test fails half-way.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A trusted callback URL of `internal` (localhost is allowed there).
 pub const CALLBACK: &str = "http://localhost:3000/handler/callback";
 

@@ -150,15 +150,17 @@ async fn readiness_waits_for_the_database_at_start_and_json_logs_carry_request_i
     stackd::db::Db::open(&db, false).unwrap().close();
     // Held while the server starts: it cannot create its development project until released.
     let locker = hold_write_lock(&db, 1.5);
-    let mut child = stackd()
-        .args(["serve", "--dev", "--listen", "127.0.0.1:0", "--log-format", "json", "--db"])
-        .arg(&db)
-        .env("STACKD_LOG", "info")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut logs = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut child = KillOnDrop(
+        stackd()
+            .args(["serve", "--dev", "--listen", "127.0.0.1:0", "--log-format", "json", "--db"])
+            .arg(&db)
+            .env("STACKD_LOG", "info")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut logs = BufReader::new(child.0.stderr.take().unwrap()).lines();
     let starting: Value = loop {
         let line: Value = serde_json::from_str(&logs.next().unwrap().unwrap()).unwrap();
         if line.get("addr").is_some() {
@@ -187,8 +189,7 @@ async fn readiness_waits_for_the_database_at_start_and_json_logs_carry_request_i
     let r = http.get(format!("{base}/api/v1/users/me")).header("x-stack-access-type", "client").send().await.unwrap();
     let request_id = r.headers()["x-stack-request-id"].to_str().unwrap().to_string();
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
     let lines: Vec<Value> = logs.map_while(Result::ok).filter_map(|l| serde_json::from_str(&l).ok()).collect();
     let request_line =
         lines.iter().find(|l| l["request_id"] == request_id.as_str()).expect("a JSON line with the request id");
