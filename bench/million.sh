@@ -5,14 +5,13 @@
 # Not a test: nothing here asserts. Expects the release build made by bench/run.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/common.sh
 TARGET_DIR=${TARGET_DIR:-$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')}
 BIN="$TARGET_DIR"/release/stackd
 USERS=${BENCH_USERS:-1000000}
 DIR=$(mktemp -d)
 PORT=${BENCH_PORT:-18102}
 BASE="http://127.0.0.1:$PORT"
-PCK=this-publishable-client-key-is-for-local-development-only
-SSK=this-secret-server-key-is-for-local-development-only
 PID=
 trap '[ -n "$PID" ] && kill $PID 2>/dev/null; wait 2>/dev/null || true; rm -rf "$DIR"' EXIT
 
@@ -23,28 +22,13 @@ serve() { # db → starts the server, waits until it is ready
   echo "server did not become ready" >&2; cat "$DIR/server.log" >&2; exit 1
 }
 stop() { kill "$PID"; wait "$PID" 2>/dev/null || true; PID=; }
-ms() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000; printf "%.2f", n }'; }
 
-cat > "$DIR/signup.lua" <<LUA
-wrk.method = "POST"
-wrk.headers["x-stack-access-type"] = "client"
-wrk.headers["x-stack-project-id"] = "internal"
-wrk.headers["x-stack-publishable-client-key"] = "$PCK"
-wrk.headers["content-type"] = "application/json"
-local counter, tag = 0, 0
-function init(args) math.randomseed(os.time() + math.floor(os.clock() * 1000000)); tag = math.random(1, 2000000000) end
-function request()
-  counter = counter + 1
-  return wrk.format(nil, nil, nil, string.format('{"email":"m%d-%d@example.com","password":"bench-password-1"}', tag, counter))
-end
-LUA
+write_signup_lua "$DIR/signup.lua"
 cat > "$DIR/server.lua" <<LUA
 wrk.headers["x-stack-access-type"] = "server"
 wrk.headers["x-stack-project-id"] = "internal"
 wrk.headers["x-stack-secret-server-key"] = "$SSK"
 LUA
-# Successful sign-ups per second (a shed or refused request does not count).
-ok_rate() { awk '/requests in/ { n = $1; d = $4 + 0; if ($4 ~ /ms,?$/) d /= 1000; if ($4 ~ /m,?$/ && $4 !~ /ms/) d *= 60 } /Non-2xx/ { bad = $5 } END { printf "%.1f", (n - bad) / d }'; }
 signup_rate() { wrk -t2 -c64 -d10s -s "$DIR/signup.lua" "$BASE/api/v1/auth/password/sign-up" | ok_rate; }
 
 # 1. An empty database: the sign-up rate to compare with, and a real argon2id hash for the import.

@@ -3,6 +3,7 @@
 # Prints req/s, p50, p99 and the server's peak RSS. Not a test: nothing here asserts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/common.sh
 
 if ! command -v wrk >/dev/null; then
   echo "installing wrk (Debian package)..." >&2
@@ -39,8 +40,6 @@ for _ in $(seq 100); do curl -fs "$BASE/health" >/dev/null && break; sleep 0.05;
 sleep 0.5
 IDLE_RSS_KB=$(awk '/VmRSS/ {print $2}' "/proc/$PID/status")
 
-PCK=this-publishable-client-key-is-for-local-development-only
-SSK=this-secret-server-key-is-for-local-development-only
 SIGNUP=$(curl -fs "$BASE/api/v1/auth/password/sign-up" -H 'x-stack-access-type: client' -H 'x-stack-project-id: internal' \
   -H "x-stack-publishable-client-key: $PCK" -H 'content-type: application/json' \
   -d '{"email":"bench@example.com","password":"bench-password-1"}')
@@ -81,20 +80,7 @@ wrk.headers["content-type"] = "application/json"
 wrk.body = '{"email":"bench@example.com","password":"bench-password-1"}'
 LUA
 
-# Sign-ups with a new e-mail each (per-thread random tag + counter).
-cat > "$DIR/signup.lua" <<LUA
-wrk.method = "POST"
-wrk.headers["x-stack-access-type"] = "client"
-wrk.headers["x-stack-project-id"] = "internal"
-wrk.headers["x-stack-publishable-client-key"] = "$PCK"
-wrk.headers["content-type"] = "application/json"
-local counter, tag = 0, 0
-function init(args) math.randomseed(os.time() + math.floor(os.clock() * 1000000)); tag = math.random(1, 2000000000) end
-function request()
-  counter = counter + 1
-  return wrk.format(nil, nil, nil, string.format('{"email":"s%d-%d@example.com","password":"bench-password-1"}', tag, counter))
-end
-LUA
+write_signup_lua "$DIR/signup.lua"
 
 cat > "$DIR/otp.lua" <<LUA
 wrk.method = "POST"
@@ -125,9 +111,6 @@ for level in 5 4 3 2 1; do
 done
 server "/team-permissions/$FIRST_TEAM/$BENCH_USER/p1" -d "{}" >/dev/null
 
-ms() { # wrk latency (e.g. 812.00us, 1.20ms, 1.02s) → milliseconds
-  awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000; printf "%.2f", n }'
-}
 
 declare -A RPS REQS P99
 run() { # name path [lua]
@@ -181,7 +164,7 @@ CONNECTIONS_SAVED=$CONNECTIONS; CONNECTIONS=32
 run "GET /users/me (32) + sign-ups" /api/v1/users/me "$DIR/me.lua"
 CONNECTIONS=$CONNECTIONS_SAVED
 wait $SATURATING
-SATURATING_RPS=$(awk '/requests in/ { n = $1; d = $4 + 0 } /Non-2xx/ { bad = $5 } END { printf "%.0f", (n - bad) / d }' "$DIR/saturating.out")
+SATURATING_RPS=$(ok_rate < "$DIR/saturating.out")
 # E-mail: each OTP request writes a code and an outbox row in one transaction; the worker delivers
 # to the local sink meanwhile. Then /users/me runs while the worker drains what is left.
 DURATION_SAVED=$DURATION; DURATION=${BENCH_OTP_DURATION:-5s}
