@@ -77,9 +77,18 @@ impl Gate {
             self.waiting.fetch_sub(1, Ordering::AcqRel);
             return Err(ApiError::Overloaded { retry_after_secs: 1 });
         }
-        let permit = self.permits.clone().acquire_owned().await;
-        self.waiting.fetch_sub(1, Ordering::AcqRel);
-        permit.map_err(ApiError::internal)
+        // Counted out on drop: a waiter whose request is cancelled (a timeout, a closed
+        // connection) must not keep its place in the count.
+        let _waiting = Waiting(&self.waiting);
+        self.permits.clone().acquire_owned().await.map_err(ApiError::internal)
+    }
+}
+
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -134,10 +143,10 @@ fn manager(path: &Path, synchronous_full: bool, max_bytes: Option<u64>) -> Sqlit
     // max_page_count is a per-connection setting: every connection gets it.
     let max_pages = max_bytes.map_or(String::new(), |b| format!("PRAGMA max_page_count = {};", (b / PAGE_SIZE).max(1)));
     SqliteConnectionManager::file(path).with_init(move |c| {
+        c.busy_handler(Some(on_busy))?;
         c.execute_batch(&format!(
             "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = {sync}; {max_pages}"
         ))?;
-        c.busy_handler(Some(on_busy))?;
         c.set_prepared_statement_cache_capacity(128);
         Ok(())
     })
@@ -416,5 +425,26 @@ pub fn json_text(value: &Option<serde_json::Value>) -> Option<String> {
     match value {
         None | Some(serde_json::Value::Null) => None,
         Some(v) => Some(v.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_cancelled_waiter_gives_its_place_back() {
+        let gate = Gate::new(1, 1);
+        let held = gate.enter().await.unwrap();
+        // One may wait; a second is shed.
+        let mut waiting = Box::pin(gate.enter());
+        assert!(tokio::time::timeout(Duration::from_millis(10), &mut waiting).await.is_err());
+        assert!(matches!(gate.enter().await, Err(ApiError::Overloaded { .. })));
+        // The waiter is cancelled (its request timed out): its place is free again.
+        drop(waiting);
+        let mut again = Box::pin(gate.enter());
+        assert!(tokio::time::timeout(Duration::from_millis(10), &mut again).await.is_err(), "waits, not shed");
+        drop(held);
+        let _permit = again.await.unwrap();
     }
 }
