@@ -29,3 +29,12 @@ function request()
 end
 LUA
 }
+
+write_me_lua() { # file access-token → a wrk script for GET /users/me as that user
+  cat > "$1" <<LUA
+wrk.headers["x-stack-access-type"] = "client"
+wrk.headers["x-stack-project-id"] = "internal"
+wrk.headers["x-stack-publishable-client-key"] = "$PCK"
+wrk.headers["x-stack-access-token"] = "$2"
+LUA
+}

@@ -82,12 +82,7 @@ FULL_SIGNUP=$(signup_rate)
 ACCESS=$(curl -fs "$BASE/api/v1/auth/password/sign-up" -H 'x-stack-access-type: client' -H 'x-stack-project-id: internal' \
   -H "x-stack-publishable-client-key: $PCK" -H 'content-type: application/json' \
   -d '{"email":"me-bench@example.com","password":"bench-password-1"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
-cat > "$DIR/me.lua" <<LUA
-wrk.headers["x-stack-access-type"] = "client"
-wrk.headers["x-stack-project-id"] = "internal"
-wrk.headers["x-stack-publishable-client-key"] = "$PCK"
-wrk.headers["x-stack-access-token"] = "$ACCESS"
-LUA
+write_me_lua "$DIR/me.lua" "$ACCESS"
 ME_RPS=$(wrk -t2 -c64 -d10s -s "$DIR/me.lua" "$BASE/api/v1/users/me" | awk '/Requests\/sec/ {printf "%.0f", $2}')
 RSS=$(awk '/VmHWM/ {print int($2 / 1024)}' "/proc/$PID/status")
 stop

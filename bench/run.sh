@@ -46,12 +46,7 @@ SIGNUP=$(curl -fs "$BASE/api/v1/auth/password/sign-up" -H 'x-stack-access-type: 
 ACCESS=$(echo "$SIGNUP" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
 REFRESH=$(echo "$SIGNUP" | python3 -c 'import json,sys; print(json.load(sys.stdin)["refresh_token"])')
 
-cat > "$DIR/me.lua" <<LUA
-wrk.headers["x-stack-access-type"] = "client"
-wrk.headers["x-stack-project-id"] = "internal"
-wrk.headers["x-stack-publishable-client-key"] = "$PCK"
-wrk.headers["x-stack-access-token"] = "$ACCESS"
-LUA
+write_me_lua "$DIR/me.lua" "$ACCESS"
 # A second user that a background writer updates: 4 connections, each pausing 1 ms between requests
 # (wrk's delay()); durable commits (synchronous=full) cap what it reaches, and the bench prints that.
 OTHER=$(curl -fs "$BASE/api/v1/users" -H 'x-stack-access-type: server' -H 'x-stack-project-id: internal' \
