@@ -33,6 +33,7 @@ use crate::oauth::api::OAuthFlowApi;
 use crate::oauth::OAuthService;
 use crate::owned_projects::api::OwnedProjectsApi;
 use crate::owned_projects::OwnedProjectsService;
+use crate::overview::api::OverviewApi;
 use crate::permissions::api::PermissionsApi;
 use crate::permissions::PermissionsService;
 use crate::pipeline::{Pipeline, RouteTable};
@@ -174,7 +175,7 @@ pub type CoreApi = (
     DevMailboxApi,
 );
 
-/// Teams, permissions, API keys, the event log, webhooks.
+/// Teams, permissions, API keys, the event log, webhooks, the project overview.
 pub type TeamsArea = (
     TeamsApi,
     TeamMemberProfilesApi,
@@ -184,6 +185,7 @@ pub type TeamsArea = (
     ApiKeysApi,
     EventsApi,
     WebhooksApi,
+    OverviewApi,
 );
 
 /// OAuth sign-in and provider links, CLI sign-in, the sign-up rules tester, passkeys.
@@ -218,6 +220,7 @@ pub fn service(s: &Services) -> OpenApiService<Api, ()> {
         ApiKeysApi { keys: s.api_keys.clone(), teams: s.teams.clone() },
         EventsApi { db: s.infra.db.clone() },
         WebhooksApi { webhooks: s.webhooks.clone(), base_url: s.infra.tokens.base_url.clone() },
+        OverviewApi { db: s.infra.db.clone() },
     );
     let sign_in: SignInArea = (
         OAuthFlowApi { infra: s.infra.clone(), oauth: s.oauth.clone(), auth: s.auth.clone() },
@@ -251,6 +254,9 @@ pub fn app(s: &Services) -> impl Endpoint {
     if s.infra.config.dev {
         // The development OAuth provider exists only in development mode.
         route = route.nest("/dev-oauth", crate::oauth::dev_provider::routes(s.infra.clone()));
+    }
+    if s.infra.config.dashboard {
+        route = route.nest("/dashboard", crate::dashboard::Dashboard::new());
     }
     route
         .at("/health", poem::get(crate::system::health).data(s.infra.db.clone()))

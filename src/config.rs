@@ -196,6 +196,11 @@ pub struct ServeArgs {
     /// all API requests): `on` or `off`. Default: on, except in development mode.
     #[arg(long, env = "STACKD_RATE_LIMITS", value_parser = BoolishValueParser::new())]
     pub rate_limits: Option<bool>,
+    /// The admin dashboard at `/dashboard` (static pages that call this server's own admin API):
+    /// `on` or `off`. Default: on in development mode, off otherwise; when on, the start-up log
+    /// says where it is.
+    #[arg(long, env = "STACKD_DASHBOARD", value_parser = BoolishValueParser::new())]
+    pub dashboard: Option<bool>,
     /// The per-IP ceiling on API requests, per minute.
     #[arg(long, env = "STACKD_RATE_LIMIT_PER_IP", default_value_t = 6000)]
     pub rate_limit_per_ip: u32,
@@ -376,6 +381,8 @@ pub struct Config {
     pub access_token_ttl: Duration,
     pub dev: bool,
     pub rate_limits: bool,
+    /// Serve the admin dashboard at `/dashboard` (`--dashboard`).
+    pub dashboard: bool,
     /// Per-IP ceiling on API requests per minute (when `rate_limits`).
     pub rate_limit_per_ip: u32,
     /// Lower-case header name of a trusted reverse proxy's client-address header.
@@ -407,6 +414,7 @@ impl Config {
             access_token_ttl: Duration::from_secs(600),
             dev: true,
             rate_limits: false,
+            dashboard: true,
             rate_limit_per_ip: 6000,
             trusted_proxy_header: None,
             header_read_timeout: Duration::from_secs(10),
@@ -524,6 +532,7 @@ impl Config {
             base_url,
             access_token_ttl: args.access_token_ttl,
             rate_limits: args.rate_limits.unwrap_or(!args.dev),
+            dashboard: args.dashboard.unwrap_or(args.dev),
             rate_limit_per_ip: args.rate_limit_per_ip.max(1),
             trusted_proxy_header,
             header_read_timeout: args.header_read_timeout,

@@ -406,6 +406,7 @@ fn unrouted_label(path: &str) -> &'static str {
         p if p.starts_with("/api/v1/docs") || p == "/api/v1/openapi.json" => "docs",
         p if p.starts_with("/svix/") => "svix",
         p if p.starts_with("/dev-oauth/") => "dev_oauth",
+        p if p.starts_with("/dashboard") => "dashboard",
         p if p.starts_with("/api/") => "api_unmatched",
         _ => "unmatched",
     }

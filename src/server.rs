@@ -146,7 +146,13 @@ pub async fn start(config: Config, shutdown_on_signal: bool) -> Result<RunningSe
         );
     }
     if dev {
-        print_dev_banner(&base_url, created_internal, services.emails.uses_dev_mailbox(), mailbox_addr);
+        print_dev_banner(
+            &base_url,
+            created_internal,
+            services.emails.uses_dev_mailbox(),
+            mailbox_addr,
+            services.infra.config.dashboard,
+        );
     } else if services.projects.count().map_err(|e| format!("cannot read the database: {e}"))? == 0 {
         tracing::warn!(
             "the database has no project yet: create one with `stackd project create --name \"My app\" --db <this database>` \
@@ -154,6 +160,9 @@ pub async fn start(config: Config, shutdown_on_signal: bool) -> Result<RunningSe
         );
     }
     tracing::info!(%addr, %base_url, "stackd listening");
+    if services.infra.config.dashboard {
+        tracing::info!("admin dashboard at {base_url}/dashboard (sign in as a user of the internal project; --dashboard off turns it off)");
+    }
 
     if jobs {
         services.start_jobs();
@@ -374,7 +383,12 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
-fn print_dev_banner(base_url: &str, created: bool, dev_mailbox: bool, mailbox_addr: Option<SocketAddr>) {
+fn print_dev_banner(base_url: &str, created: bool, dev_mailbox: bool, mailbox_addr: Option<SocketAddr>, dashboard: bool) {
+    let dashboard = if dashboard {
+        format!("  Dashboard:                  {base_url}/dashboard (sign up there as a user of `internal`)")
+    } else {
+        "  Dashboard:                  off (--dashboard off)".to_string()
+    };
     let mail = match (dev_mailbox, mailbox_addr) {
         (false, _) => "  E-mail:                     sent through STACKD_SMTP_URL".to_string(),
         (true, None) => "  E-mail:                     development mailbox (GET /api/v1/internal/dev-mailbox, admin key; links are logged)".to_string(),
@@ -388,6 +402,7 @@ fn print_dev_banner(base_url: &str, created: bool, dev_mailbox: bool, mailbox_ad
          \n  Secret server key:          {}\
          \n  Super secret admin key:     {}\
          \n{mail}\
+         \n{dashboard}\
          \n  OAuth:                      GitHub, Google, Microsoft, Spotify sign in through the development\
          \n                              provider at {base_url}/dev-oauth (type any e-mail on its page)\
          \n\n  These keys and the development server secret are public: never use --dev in production.\n",

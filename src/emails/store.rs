@@ -236,6 +236,15 @@ pub fn backlog(conn: &Connection) -> ApiResult<crate::metrics::Backlog> {
     )?)
 }
 
+/// [`backlog`] of one project.
+pub fn project_backlog(conn: &Connection, project_id: &str) -> ApiResult<crate::metrics::Backlog> {
+    Ok(conn.query_row(
+        "SELECT count(*), min(created_at) FROM email_outbox WHERE project_id = ?1 AND next_attempt_at IS NOT NULL",
+        [project_id],
+        |r| Ok(crate::metrics::Backlog { waiting: r.get(0)?, oldest_created_at_millis: r.get(1)? }),
+    )?)
+}
+
 // ---- development mailbox ----
 
 #[derive(Debug, Clone)]

@@ -103,3 +103,12 @@ pub fn delete_all_for_user(tx: &Tx, user_id: &str) -> ApiResult<()> {
     forget(tx, hashes);
     Ok(())
 }
+
+/// Sessions of the project that have not expired.
+pub fn count_active(conn: &Connection, project_id: &str, now: i64) -> ApiResult<i64> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT count(*) FROM sessions WHERE project_id = ?1 AND (expires_at IS NULL OR expires_at > ?2)",
+        )?
+        .query_row(params![project_id, now], |r| r.get(0))?)
+}

@@ -372,3 +372,37 @@ pub fn is_anonymous(conn: &Connection, user_id: &str) -> ApiResult<bool> {
     let mut stmt = conn.prepare_cached("SELECT is_anonymous FROM users WHERE id = ?1")?;
     Ok(stmt.query_row([user_id], |r| r.get(0)).optional()?.unwrap_or(false))
 }
+
+// ---- figures for the project overview (`GET /internal/metrics`) ----
+
+/// Users that are not anonymous.
+pub fn count_registered(conn: &Connection, project_id: &str) -> ApiResult<i64> {
+    Ok(conn
+        .prepare_cached("SELECT count(*) FROM users WHERE project_id = ?1 AND is_anonymous = 0")?
+        .query_row([project_id], |r| r.get(0))?)
+}
+
+/// Non-anonymous users per day since `since` (a UTC midnight, in ms): `(day index, count)` for the
+/// days that have any. `signed_up` picks the sign-up time (indexed), else the last activity.
+pub fn per_day_since(conn: &Connection, project_id: &str, since: i64, signed_up: bool) -> ApiResult<Vec<(i64, i64)>> {
+    let sql = if signed_up {
+        "SELECT (signed_up_at - ?2) / 86400000, count(*) FROM users
+         WHERE project_id = ?1 AND signed_up_at >= ?2 AND is_anonymous = 0 GROUP BY 1"
+    } else {
+        "SELECT (last_active_at - ?2) / 86400000, count(*) FROM users
+         WHERE project_id = ?1 AND last_active_at >= ?2 AND is_anonymous = 0 GROUP BY 1"
+    };
+    let mut stmt = conn.prepare_cached(sql)?;
+    let rows = stmt.query_map(params![project_id, since], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Non-anonymous users per country code (users without one are left out).
+pub fn per_country(conn: &Connection, project_id: &str) -> ApiResult<Vec<(String, i64)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT country_code, count(*) FROM users
+         WHERE project_id = ?1 AND is_anonymous = 0 AND country_code IS NOT NULL GROUP BY 1 ORDER BY 2 DESC",
+    )?;
+    let rows = stmt.query_map([project_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}

@@ -326,6 +326,15 @@ pub fn backlog(conn: &Connection) -> ApiResult<crate::metrics::Backlog> {
     })?)
 }
 
+/// [`backlog`] of one project.
+pub fn project_backlog(conn: &Connection, project_id: &str) -> ApiResult<crate::metrics::Backlog> {
+    Ok(conn.query_row(
+        "SELECT COUNT(*), MIN(created_at) FROM webhook_deliveries WHERE project_id = ?1 AND status IN (1, 3)",
+        [project_id],
+        |r| Ok(crate::metrics::Backlog { waiting: r.get(0)?, oldest_created_at_millis: r.get(1)? }),
+    )?)
+}
+
 /// Deletes messages (with their deliveries and attempts) older than `cutoff` whose deliveries are
 /// all finished.
 pub fn delete_finished_before(tx: &Tx, cutoff: i64) -> ApiResult<usize> {

@@ -1,0 +1,95 @@
+//! The project overview (`GET /internal/metrics`, admin): user counts, sign-ups and activity per
+//! day, active sessions, and the e-mail and webhook backlogs — what the dashboard's first page
+//! shows. Upstream serves the same path with the same field names for the figures both have
+//! (`total_users`, `daily_users`, `daily_active_users`, `users_by_country`); the three backlog and
+//! session figures are stackd's own. Reads only, through the other domains' stores.
+
+pub mod api;
+
+use rusqlite::Connection;
+
+use crate::error::ApiResult;
+
+const DAY_MS: i64 = 86_400_000;
+/// Days in each series: the last 30 days and today, oldest first (upstream's window).
+pub const DAYS: i64 = 31;
+
+/// One day of a series: `YYYY-MM-DD` (UTC) and its count.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DataPoint {
+    pub date: String,
+    pub activity: i64,
+}
+
+pub struct Overview {
+    pub total_users: i64,
+    pub daily_users: Vec<DataPoint>,
+    pub daily_active_users: Vec<DataPoint>,
+    pub users_by_country: Vec<(String, i64)>,
+    pub active_sessions: i64,
+    pub email_backlog: crate::metrics::Backlog,
+    pub webhook_backlog: crate::metrics::Backlog,
+}
+
+/// Reads every figure from one connection (one read transaction would not make the counts more
+/// useful; each is a single statement).
+pub fn load(conn: &Connection, project_id: &str, now: i64) -> ApiResult<Overview> {
+    let today = now - now.rem_euclid(DAY_MS);
+    let since = today - (DAYS - 1) * DAY_MS;
+    let series = |signed_up: bool| -> ApiResult<Vec<DataPoint>> {
+        let counts = crate::users::store::per_day_since(conn, project_id, since, signed_up)?;
+        Ok(fill_days(since, &counts))
+    };
+    Ok(Overview {
+        total_users: crate::users::store::count_registered(conn, project_id)?,
+        daily_users: series(true)?,
+        daily_active_users: series(false)?,
+        users_by_country: crate::users::store::per_country(conn, project_id)?,
+        active_sessions: crate::sessions::store::count_active(conn, project_id, now)?,
+        email_backlog: crate::emails::store::project_backlog(conn, project_id)?,
+        webhook_backlog: crate::webhooks::store::project_backlog(conn, project_id)?,
+    })
+}
+
+/// Every day of the window, zero where `counts` (day index → count) has none.
+fn fill_days(since: i64, counts: &[(i64, i64)]) -> Vec<DataPoint> {
+    (0..DAYS)
+        .map(|day| DataPoint {
+            date: utc_date(since + day * DAY_MS),
+            activity: counts.iter().find(|(d, _)| *d == day).map_or(0, |(_, n)| *n),
+        })
+        .collect()
+}
+
+/// `YYYY-MM-DD` of a UTC time in milliseconds (civil-from-days, proleptic Gregorian).
+fn utc_date(millis: i64) -> String {
+    let days = millis.div_euclid(DAY_MS);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_and_filled_days() {
+        assert_eq!(utc_date(0), "1970-01-01");
+        assert_eq!(utc_date(951_782_400_000), "2000-02-29");
+        assert_eq!(utc_date(1_798_675_200_000), "2026-12-31");
+        let since = 1_798_675_200_000 - 30 * DAY_MS;
+        let days = fill_days(since, &[(0, 2), (30, 5)]);
+        assert_eq!(days.len(), 31);
+        assert_eq!(days[0], DataPoint { date: "2026-12-01".into(), activity: 2 });
+        assert_eq!(days[30], DataPoint { date: "2026-12-31".into(), activity: 5 });
+        assert_eq!(days[1..30].iter().map(|d| d.activity).sum::<i64>(), 0);
+    }
+}
