@@ -1,5 +1,5 @@
 # stackd — the two commands that matter: `make run` and `make test`.
-.PHONY: run test test-rust test-sdk sdk-deps openapi bench build test-clients test-schema clients system-deps
+.PHONY: run test test-rust test-sdk sdk-deps openapi bench build test-clients test-schema clients system-deps test-dashboard dashboard-deps browser
 
 # Build and serve in development mode: project `internal` with well-known keys, printed at start.
 run: system-deps
@@ -17,8 +17,9 @@ build: system-deps
 	cargo build --bin stackd
 
 # Everything CI runs: Rust unit + integration tests, the official JS SDK against the binary,
-# clients generated from the OpenAPI document (Python, TypeScript), and a schemathesis run.
-test: test-rust test-sdk test-clients test-schema
+# clients generated from the OpenAPI document (Python, TypeScript), a schemathesis run, and the
+# dashboard in headless Chromium.
+test: test-rust test-sdk test-clients test-schema test-dashboard
 
 test-rust: system-deps
 	cargo test
@@ -31,14 +32,30 @@ tests/sdk/node_modules/.package-lock.json: tests/sdk/package.json tests/sdk/pack
 test-sdk: build sdk-deps
 	cd tests/sdk && STACKD_BIN=$(TARGET_DIR)/debug/stackd node --test --test-concurrency=1
 
+# The dashboard's browser tests: Debian's Chromium driven by playwright-core, pages checked with
+# axe-core. Screenshots of every page land in $(TARGET_DIR)/dashboard-screenshots.
+browser:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+
+dashboard-deps: tests/dashboard/node_modules/.package-lock.json
+
+tests/dashboard/node_modules/.package-lock.json: tests/dashboard/package.json tests/dashboard/package-lock.json
+	cd tests/dashboard && npm ci --no-audit --no-fund
+
+test-dashboard: build browser dashboard-deps
+	cd tests/dashboard && STACKD_BIN=$(TARGET_DIR)/debug/stackd DASHBOARD_OUTPUT=$(TARGET_DIR)/dashboard-screenshots \
+	  node --test --test-concurrency=1
+
 # Regenerate the committed OpenAPI document (a test fails when it drifts).
 openapi: system-deps
 	cargo run -q --bin stackd -- openapi > openapi/openapi.json
 
-# Release build + load generator (wrk, from Debian's packages) → README figures.
-bench: system-deps
+# Release build + load generator (wrk, from Debian's packages) → README figures; the dashboard
+# measured in headless Chromium.
+bench: system-deps browser dashboard-deps
 	./bench/run.sh
 	./bench/million.sh
+	./bench/dashboard.sh
 
 # --- Clients generated from openapi/openapi.json -------------------------------------------------
 CLIENTS := tests/clients

@@ -574,4 +574,22 @@ mod tests {
         assert!(parse_duration("ten").is_err());
         assert!(parse_duration("5 fortnights").is_err());
     }
+
+    /// The dashboard is off outside development mode unless `--dashboard on` turns it on.
+    #[test]
+    fn dashboard_default_follows_dev_mode() {
+        use clap::Parser;
+        let dashboard = |args: &[&str]| {
+            let mut argv = vec!["stackd", "serve", "--server-secret", "0123456789abcdef0123456789abcdef"];
+            argv.extend_from_slice(args);
+            let Command::Serve(serve) = Cli::try_parse_from(argv).expect("valid flags").command else {
+                panic!("not serve")
+            };
+            Config::from_args(serve).expect("valid config").dashboard
+        };
+        assert!(!dashboard(&[]));
+        assert!(dashboard(&["--dashboard", "on"]));
+        assert!(dashboard(&["--dev"]));
+        assert!(!dashboard(&["--dev", "--dashboard", "off"]));
+    }
 }

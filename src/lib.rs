@@ -2,13 +2,14 @@
 //!
 //! Three layers, imported only downwards (a test checks there are no cycles):
 //! - infrastructure, which imports no domain: `config`, `db`, `cache`, `crypto`, `tokens`,
-//!   `hashing`, `rate_limit`, `jobs`, `metrics`, `backup`, `error`, `request_info`, `request_schema`, `payload`, `web`, `openapi_doc`, `infra`;
+//!   `hashing`, `rate_limit`, `jobs`, `metrics`, `backup`, `error`, `request_info`, `request_schema`, `payload`, `web`, `openapi_doc`, `infra`, `dashboard` (the embedded
+//!   admin pages: static files only);
 //! - domains, each a folder with its model, `store` (SQL), `service` (rules, transactions) and
 //!   `api` (handlers): `projects` (incl. who is calling), `events` (the event log), `sessions`, `images`,
 //!   `users`, `verification`, `auth` (sign-up, sign-in, tokens), `oauth` (OAuth sign-in, provider links,
 //!   connected accounts, the development provider), `contact_channels`, `emails`,
 //!   `permissions`, `teams` (incl. memberships, profiles, invitations), `api_keys`, `owned_projects`
-//!   (dashboard users' projects), `system`;
+//!   (dashboard users' projects), `overview` (the dashboard's figures), `system`;
 //! - assembly: `pipeline` (what every request goes through), `api` (route assembly, the only module
 //!   naming every domain), `server`.
 

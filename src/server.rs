@@ -383,7 +383,13 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
-fn print_dev_banner(base_url: &str, created: bool, dev_mailbox: bool, mailbox_addr: Option<SocketAddr>, dashboard: bool) {
+fn print_dev_banner(
+    base_url: &str,
+    created: bool,
+    dev_mailbox: bool,
+    mailbox_addr: Option<SocketAddr>,
+    dashboard: bool,
+) {
     let dashboard = if dashboard {
         format!("  Dashboard:                  {base_url}/dashboard (sign up there as a user of `internal`)")
     } else {

@@ -13,6 +13,7 @@ mod cli_auth;
 mod config_api;
 mod conformance;
 mod contact_channels;
+mod dashboard;
 mod email_flows;
 mod emails;
 mod events;

@@ -8,12 +8,12 @@ import { chromium } from "playwright-core";
 import { AxeBuilder } from "@axe-core/playwright";
 
 /** Starts `stackd serve --dev`; the server binds port 0 itself and prints its URL in its banner. */
-export async function startServer({ bin = process.env.STACKD_BIN, db, extraArgs = [] } = {}) {
+export async function startServer({ bin = process.env.STACKD_BIN, db, extraArgs = [], env = {} } = {}) {
   if (!bin) throw new Error("STACKD_BIN must point at the stackd binary (make test-dashboard sets it)");
   const dir = mkdtempSync(join(tmpdir(), "stackd-dashboard-"));
   const child = spawn(bin, ["serve", "--dev", "--db", db ?? join(dir, "stackd.db"), "--listen", "127.0.0.1:0", ...extraArgs], {
     stdio: ["ignore", "pipe", "inherit"],
-    env: { ...process.env, STACKD_LOG: process.env.DASHBOARD_LOG ?? "warn" },
+    env: { ...process.env, STACKD_LOG: process.env.DASHBOARD_LOG ?? "warn", ...env },
   });
   const baseUrl = await new Promise((resolve, reject) => {
     let seen = "";

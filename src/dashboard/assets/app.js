@@ -31,6 +31,7 @@ const MODULES = {
 
 const app = document.getElementById("app");
 let projectsCache = null;
+let userCache = null;
 
 export function navigate(hash) {
   if (location.hash === hash) route();
@@ -50,7 +51,8 @@ function parse() {
 
 async function header(current) {
   const list = await projects().catch(() => []);
-  const user = await api.me("/users/me").catch(() => null);
+  userCache ??= await api.me("/users/me").catch(() => null);
+  const user = userCache;
   const switcher = h(
     "select",
     {
@@ -61,7 +63,7 @@ async function header(current) {
     h("option", { value: "" }, "All projects"),
     list.map((p) => h("option", { value: p.id, selected: p.id === current }, p.display_name)),
   );
-  const signOut = h("button.secondary", { type: "button", onclick: async () => { await api.signOut(); projectsCache = null; navigate("#/signin"); } }, "Sign out");
+  const signOut = h("button.secondary", { type: "button", onclick: async () => { await api.signOut(); projectsCache = null; userCache = null; navigate("#/signin"); } }, "Sign out");
   return h(
     "header.top",
     h("a.brand", { href: "#/projects" }, "stackd"),
@@ -87,6 +89,7 @@ async function route() {
   const r = parse();
   if (!api.signedIn() && r.page !== "signin") return navigate("#/signin");
   if (r.page === "signin") {
+    projectsCache = userCache = null;
     const m = await import("./pages/signin.js");
     app.replaceChildren(h("main#main.centered", { tabindex: -1 }));
     return m.render({ main: app.querySelector("main"), navigate });
