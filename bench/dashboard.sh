@@ -4,5 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TARGET_DIR=${TARGET_DIR:-$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')}
-[ -x "$TARGET_DIR/release/stackd" ] || cargo build --release --bin stackd
-STACKD_BIN="$TARGET_DIR/release/stackd" node bench/dashboard.mjs
+cargo build --release --bin stackd -q
+STACKD_BIN="$TARGET_DIR/release/stackd" BENCH_SCREENSHOT="$TARGET_DIR/dashboard-overview.png" node bench/dashboard.mjs

@@ -167,5 +167,11 @@ export async function startOAuth(project, provider, returnTo) {
   location.assign(`/api/v1/auth/oauth/authorize/${encodeURIComponent(provider)}?${q}`);
 }
 
+// The fragment is the router's, so the skip link moves focus itself instead of changing it.
+document.querySelector("a.skip").addEventListener("click", (e) => {
+  e.preventDefault();
+  document.getElementById("main")?.focus();
+});
+
 window.addEventListener("hashchange", route);
 finishOAuth().finally(route);
