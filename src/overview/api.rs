@@ -71,7 +71,7 @@ impl OverviewApi {
             total_users: o.total_users,
             daily_users: points(o.daily_users),
             daily_active_users: points(o.daily_active_users),
-            users_by_country: o.users_by_country.into_iter().collect(),
+            users_by_country: o.users_by_country,
             active_sessions: o.active_sessions,
             email_backlog: backlog(o.email_backlog),
             webhook_backlog: backlog(o.webhook_backlog),

@@ -25,40 +25,32 @@ pub struct Overview {
     pub total_users: i64,
     pub daily_users: Vec<DataPoint>,
     pub daily_active_users: Vec<DataPoint>,
-    pub users_by_country: Vec<(String, i64)>,
+    pub users_by_country: std::collections::BTreeMap<String, i64>,
     pub active_sessions: i64,
     pub email_backlog: crate::metrics::Backlog,
     pub webhook_backlog: crate::metrics::Backlog,
 }
 
-/// Reads every figure from one connection (one read transaction would not make the counts more
-/// useful; each is a single statement).
+/// Reads every figure from one connection: the user figures in one pass over the project's users,
+/// then one statement each for sessions and the two backlogs.
 pub fn load(conn: &Connection, project_id: &str, now: i64) -> ApiResult<Overview> {
     let today = now - now.rem_euclid(DAY_MS);
     let since = today - (DAYS - 1) * DAY_MS;
-    let series = |signed_up: bool| -> ApiResult<Vec<DataPoint>> {
-        let counts = crate::users::store::per_day_since(conn, project_id, since, signed_up)?;
-        Ok(fill_days(since, &counts))
-    };
+    let users = crate::users::store::figures(conn, project_id, since, DAYS as usize)?;
     Ok(Overview {
-        total_users: crate::users::store::count_registered(conn, project_id)?,
-        daily_users: series(true)?,
-        daily_active_users: series(false)?,
-        users_by_country: crate::users::store::per_country(conn, project_id)?,
+        total_users: users.total,
+        daily_users: series(since, &users.signed_up_per_day),
+        daily_active_users: series(since, &users.active_per_day),
+        users_by_country: users.per_country,
         active_sessions: crate::sessions::store::count_active(conn, project_id, now)?,
         email_backlog: crate::emails::store::project_backlog(conn, project_id)?,
         webhook_backlog: crate::webhooks::store::project_backlog(conn, project_id)?,
     })
 }
 
-/// Every day of the window, zero where `counts` (day index → count) has none.
-fn fill_days(since: i64, counts: &[(i64, i64)]) -> Vec<DataPoint> {
-    (0..DAYS)
-        .map(|day| DataPoint {
-            date: utc_date(since + day * DAY_MS),
-            activity: counts.iter().find(|(d, _)| *d == day).map_or(0, |(_, n)| *n),
-        })
-        .collect()
+/// The days of the window from `since`, each with its count.
+fn series(since: i64, counts: &[i64]) -> Vec<DataPoint> {
+    (0..).zip(counts).map(|(day, n)| DataPoint { date: utc_date(since + day * DAY_MS), activity: *n }).collect()
 }
 
 /// `YYYY-MM-DD` of a UTC time in milliseconds (civil-from-days, proleptic Gregorian).
@@ -81,12 +73,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn dates_and_filled_days() {
+    fn dates_and_series() {
         assert_eq!(utc_date(0), "1970-01-01");
         assert_eq!(utc_date(951_782_400_000), "2000-02-29");
         assert_eq!(utc_date(1_798_675_200_000), "2026-12-31");
         let since = 1_798_675_200_000 - 30 * DAY_MS;
-        let days = fill_days(since, &[(0, 2), (30, 5)]);
+        let mut counts = vec![0; 31];
+        counts[0] = 2;
+        counts[30] = 5;
+        let days = series(since, &counts);
         assert_eq!(days.len(), 31);
         assert_eq!(days[0], DataPoint { date: "2026-12-01".into(), activity: 2 });
         assert_eq!(days[30], DataPoint { date: "2026-12-31".into(), activity: 5 });

@@ -375,34 +375,45 @@ pub fn is_anonymous(conn: &Connection, user_id: &str) -> ApiResult<bool> {
 
 // ---- figures for the project overview (`GET /internal/metrics`) ----
 
-/// Users that are not anonymous.
-pub fn count_registered(conn: &Connection, project_id: &str) -> ApiResult<i64> {
-    Ok(conn
-        .prepare_cached("SELECT count(*) FROM users WHERE project_id = ?1 AND is_anonymous = 0")?
-        .query_row([project_id], |r| r.get(0))?)
+/// The non-anonymous users of a project, counted in one pass over their rows: in all, per day of
+/// sign-up and of last activity (day index from `since`, a UTC midnight in ms; `days` buckets,
+/// earlier days left out) and per country code.
+pub struct UserFigures {
+    pub total: i64,
+    pub signed_up_per_day: Vec<i64>,
+    pub active_per_day: Vec<i64>,
+    pub per_country: std::collections::BTreeMap<String, i64>,
 }
 
-/// Non-anonymous users per day since `since` (a UTC midnight, in ms): `(day index, count)` for the
-/// days that have any. `signed_up` picks the sign-up time (indexed), else the last activity.
-pub fn per_day_since(conn: &Connection, project_id: &str, since: i64, signed_up: bool) -> ApiResult<Vec<(i64, i64)>> {
-    let sql = if signed_up {
-        "SELECT (signed_up_at - ?2) / 86400000, count(*) FROM users
-         WHERE project_id = ?1 AND signed_up_at >= ?2 AND is_anonymous = 0 GROUP BY 1"
-    } else {
-        "SELECT (last_active_at - ?2) / 86400000, count(*) FROM users
-         WHERE project_id = ?1 AND last_active_at >= ?2 AND is_anonymous = 0 GROUP BY 1"
+pub fn figures(conn: &Connection, project_id: &str, since: i64, days: usize) -> ApiResult<UserFigures> {
+    let mut f = UserFigures {
+        total: 0,
+        signed_up_per_day: vec![0; days],
+        active_per_day: vec![0; days],
+        per_country: Default::default(),
     };
-    let mut stmt = conn.prepare_cached(sql)?;
-    let rows = stmt.query_map(params![project_id, since], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
-
-/// Non-anonymous users per country code (users without one are left out).
-pub fn per_country(conn: &Connection, project_id: &str) -> ApiResult<Vec<(String, i64)>> {
+    let day = |at: i64| usize::try_from((at - since).div_euclid(86_400_000)).ok().filter(|d| *d < days);
     let mut stmt = conn.prepare_cached(
-        "SELECT country_code, count(*) FROM users
-         WHERE project_id = ?1 AND is_anonymous = 0 AND country_code IS NOT NULL GROUP BY 1 ORDER BY 2 DESC",
+        "SELECT signed_up_at, last_active_at, country_code FROM users WHERE project_id = ?1 AND is_anonymous = 0",
     )?;
-    let rows = stmt.query_map([project_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let mut rows = stmt.query([project_id])?;
+    while let Some(r) = rows.next()? {
+        f.total += 1;
+        if let Some(d) = day(r.get(0)?) {
+            f.signed_up_per_day[d] += 1;
+        }
+        if let Some(d) = day(r.get(1)?) {
+            f.active_per_day[d] += 1;
+        }
+        if let rusqlite::types::ValueRef::Text(code) = r.get_ref(2)? {
+            let country = String::from_utf8_lossy(code);
+            match f.per_country.get_mut(country.as_ref()) {
+                Some(n) => *n += 1,
+                None => {
+                    f.per_country.insert(country.to_string(), 1);
+                }
+            }
+        }
+    }
+    Ok(f)
 }

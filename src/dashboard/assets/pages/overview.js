@@ -37,7 +37,7 @@ function chart(points) {
   return h("div.chart", { id: "signups-chart" }, svg);
 }
 
-const card = (label, figure, id) => h("div", { id }, h("div.figure", String(figure)), h("div.label", label));
+const card = (label, figure, id) => h("div", { id }, h("div.figure", figure.toLocaleString("en")), h("div.label", label));
 
 export async function render({ main, call, base }) {
   const [m, recent] = await Promise.all([call("/internal/metrics"), call("/users", { query: { desc: "true", limit: 5 } })]);

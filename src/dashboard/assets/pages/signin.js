@@ -27,7 +27,7 @@ export async function render({ main, navigate }) {
     });
     main.replaceChildren(
       h("h1", mode === "signin" ? "Sign in to stackd" : "Create a dashboard account"),
-      project ? null : h("p.form-error", { role: "alert" }, "This server has no `internal` project: start it once with --dev to create one."),
+      project ? null : h("p.form-error", { role: "alert" }, "This server has no `internal` project, whose users sign in here. Development mode (--dev) creates it with public development keys; this version has no other way to create it."),
       f,
       providers.length
         ? h("div", h("h2", "Or continue with"), h("div.row", providers.map((p) => h("button.secondary", { type: "button", onclick: () => startOAuth("internal", p, "#/projects") }, LABELS[p] || p))))
