@@ -327,6 +327,29 @@ test("the remaining pages: overview with figures, emails, sign-up rules with the
   assert.equal(accepted, 200);
 });
 
+test("sign in to the dashboard itself through the development OAuth provider", async () => {
+  const other = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const p = await other.newPage();
+  p.on("request", (r) => {
+    if (!r.url().startsWith(origin) && !/^(data|blob|about):/.test(r.url())) foreignRequests.push(r.url());
+  });
+  try {
+    await p.goto(url());
+    await p.locator("main h1", { hasText: "Sign in to stackd" }).waitFor();
+    await p.click("button:text-is('GitHub')");
+    await p.waitForURL(/\/dev-oauth\/github\/authorize/);
+    await p.fill("#email", "erin@example.com");
+    await p.fill("#name", "Erin");
+    await p.click("button[value=allow]");
+    await p.locator("main h1", { hasText: "Projects" }).waitFor();
+    assert.equal(await p.textContent("#signed-in-as"), "erin@example.com");
+    // A different dashboard user: the owner's project is not among hers.
+    assert.equal(await p.locator("#project-switcher option", { hasText: "Acme" }).count(), 0);
+  } finally {
+    await other.close();
+  }
+});
+
 test("keyboard: skip link, navigation links and table rows work without a mouse", async () => {
   await page.goto(url(`#/p/${project}/overview`));
   await page.reload();
