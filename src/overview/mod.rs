@@ -53,19 +53,11 @@ fn series(since: i64, counts: &[i64]) -> Vec<DataPoint> {
     (0..).zip(counts).map(|(day, n)| DataPoint { date: utc_date(since + day * DAY_MS), activity: *n }).collect()
 }
 
-/// `YYYY-MM-DD` of a UTC time in milliseconds (civil-from-days, proleptic Gregorian).
+/// `YYYY-MM-DD` of a UTC time in milliseconds: the date part of [`crate::db::format_millis`].
 fn utc_date(millis: i64) -> String {
-    let days = millis.div_euclid(DAY_MS);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}")
+    let mut text = crate::db::format_millis(millis);
+    text.truncate(10);
+    text
 }
 
 #[cfg(test)]
